@@ -1,0 +1,56 @@
+# digitize — set-up, demo, tests, evaluation and benchmark.
+# `make demo` and `make test` install everything they need on a fresh Debian.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := tesseract-ocr tesseract-ocr-vie poppler-utils qpdf fonts-liberation fonts-liberation2
+TEST_APT_PACKAGES := chromium
+DEMO_HOME ?= $(CURDIR)/demo-home
+
+.PHONY: install system-packages test-system-packages venv demo test eval bench soak clean
+
+install: system-packages venv
+
+# Debian packages, installed only when one is missing (root or sudo needed).
+system-packages:
+	@scripts_missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || scripts_missing="$$scripts_missing $$p"; done; \
+	if [ -n "$$scripts_missing" ]; then \
+	  echo "Installing Debian packages:$$scripts_missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; \
+	  else echo "error: missing Debian packages:$$scripts_missing — run 'make install' as root (or install them with apt-get)"; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$scripts_missing; \
+	fi
+
+test-system-packages:
+	@scripts_missing=""; for p in $(TEST_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || scripts_missing="$$scripts_missing $$p"; done; \
+	if [ -n "$$scripts_missing" ]; then \
+	  echo "Installing Debian packages for the tests:$$scripts_missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; \
+	  else echo "error: missing Debian packages:$$scripts_missing — install them as root"; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$scripts_missing; \
+	fi
+
+$(BIN)/digitize: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(BIN)/digitize
+
+demo: install
+	DIGITIZE_HOME=$(DEMO_HOME) $(BIN)/python -m digitize.demo
+
+test: install test-system-packages
+	$(BIN)/python -m pytest -q
+
+eval: install
+	$(BIN)/python -m digitize.evaluate
+
+bench: install
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -m digitize.benchmark
+
+clean:
+	rm -rf $(VENV) $(DEMO_HOME) .eval .bench *.egg-info

@@ -1,0 +1,113 @@
+"""One searchable PDF from upright page images and their text-only OCR pages.
+
+Each page is the scan's own image (its resolution, grey or colour) drawn
+full-page, with tesseract's invisible text page laid over it, so viewers
+search and select the words where they are. Metadata goes into both the
+DocInfo dictionary and XMP. Files are written under a temporary name,
+fsynced, then renamed: a reader never sees half a PDF.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pikepdf
+from pikepdf import Dictionary, Name
+from pikepdf.models.metadata import PdfMetadata
+
+from . import __version__
+
+XMP_NAMESPACE = "https://github.com/digitize/ns/1.0/"
+XMP_PREFIX = "digitize"
+PdfMetadata.register_xml_namespace(XMP_NAMESPACE, XMP_PREFIX)
+
+
+@dataclass(frozen=True)
+class AssembledPage:
+    image_path: str  # JPEG of the upright page
+    width: int  # pixels
+    height: int
+    dpi: float
+    colour: bool
+    text_pdf: str  # tesseract's text-only page for the same pixels
+
+
+def _image_page(pdf: pikepdf.Pdf, page: AssembledPage) -> pikepdf.Page:
+    width_pt = page.width * 72.0 / page.dpi
+    height_pt = page.height * 72.0 / page.dpi
+    image = pikepdf.Stream(pdf, Path(page.image_path).read_bytes())
+    image.Type = Name.XObject
+    image.Subtype = Name.Image
+    image.Width = page.width
+    image.Height = page.height
+    image.ColorSpace = Name.DeviceRGB if page.colour else Name.DeviceGray
+    image.BitsPerComponent = 8
+    image.Filter = Name.DCTDecode
+    content = f"q {width_pt:.4f} 0 0 {height_pt:.4f} 0 0 cm /Scan Do Q".encode()
+    return pikepdf.Page(Dictionary(
+        Type=Name.Page,
+        MediaBox=[0, 0, width_pt, height_pt],
+        Resources=Dictionary(XObject=Dictionary(Scan=image)),
+        Contents=pdf.make_stream(content),
+    ))
+
+
+def write_metadata(pdf: pikepdf.Pdf, metadata: dict[str, str]) -> None:
+    """DocInfo and XMP: title and producer in their standard places, the rest under our namespace."""
+    with pdf.open_metadata(set_pikepdf_as_editor=False) as xmp:
+        xmp["pdf:Producer"] = f"digitize {__version__}"
+        xmp["xmp:CreatorTool"] = f"digitize {__version__}"
+        if metadata.get("title"):
+            xmp["dc:title"] = metadata["title"]
+        for key, value in metadata.items():
+            if value not in (None, "") and key != "title":
+                xmp[f"{XMP_PREFIX}:{key}"] = str(value)
+    # DocInfo custom keys mirror XMP for viewers that read only DocInfo.
+    for key, value in metadata.items():
+        if value not in (None, "") and key != "title":
+            pdf.docinfo[Name("/" + key[:1].upper() + key[1:])] = str(value)
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(target: Path, write) -> None:
+    """Call write(temp_path), fsync the temp file, then rename it over `target`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    temp = Path(temp_name)
+    try:
+        write(temp)
+        with temp.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+        fsync_dir(target.parent)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(target: Path, text: str) -> None:
+    write_atomic(target, lambda temp: temp.write_text(text, encoding="utf-8"))
+
+
+def assemble_pdf(pages: list[AssembledPage], target: Path, metadata: dict[str, str]) -> None:
+    """Write the searchable PDF atomically at `target`."""
+    with ExitStack() as stack:
+        pdf = stack.enter_context(pikepdf.new())
+        for page in pages:
+            pdf.pages.append(_image_page(pdf, page))
+            text_pdf = stack.enter_context(pikepdf.open(page.text_pdf))
+            pdf.pages[-1].add_overlay(text_pdf.pages[0])
+        pdf.docinfo[Name.Title] = metadata.get("title", "")
+        write_metadata(pdf, metadata)
+        write_atomic(target, lambda temp: pdf.save(temp, compress_streams=True))

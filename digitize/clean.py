@@ -1,0 +1,64 @@
+"""Two images from one upright page: the archive copy and the OCR copy.
+
+The archive keeps what the paper shows (its colour, its resolution); only
+the OCR copy is cleaned: grey, speckle removed, dark scanner-lid borders
+painted white so tesseract does not read them as text blocks.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# A page whose pixels barely leave the grey axis is stored grey: same look, a third of the bytes.
+GREY_CHROMA = 12
+
+
+def to_grey(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def is_colour(image: np.ndarray) -> bool:
+    if image.ndim == 2:
+        return False
+    small = cv2.resize(image, (max(1, image.shape[1] // 8), max(1, image.shape[0] // 8)),
+                       interpolation=cv2.INTER_AREA).astype(np.int16)
+    chroma = small.max(axis=2) - small.min(axis=2)
+    # The 99.5th percentile ignores JPEG fringes yet sees a red stamp or a blue signature.
+    return float(np.percentile(chroma, 99.5)) > GREY_CHROMA
+
+
+def archive_image(image: np.ndarray, keep_colour: bool) -> np.ndarray:
+    """The page as it goes into the PDF: colour only where the paper has colour."""
+    if keep_colour and is_colour(image):
+        return image
+    return to_grey(image)
+
+
+def border_mask(grey: np.ndarray) -> np.ndarray:
+    """True where a dark region touching the image edge lies: scanner lid, rotation fill, shadow."""
+    height, width = grey.shape
+    small_scale = 0.25
+    small = cv2.resize(grey, (max(1, int(width * small_scale)), max(1, int(height * small_scale))),
+                       interpolation=cv2.INTER_AREA)
+    dark = (small < 100).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    sh, sw = small.shape
+    x, y, w, h, area = (stats[:, i] for i in range(5))
+    touches_edge = (x == 0) | (y == 0) | (x + w >= sw) | (y + h >= sh)
+    # A glyph near the margin touches the edge too, but is never this large or long.
+    large = (area > 0.002 * sh * sw) | (np.maximum(w, h) > 0.2 * max(sh, sw))
+    is_border = touches_edge & large
+    is_border[0] = False
+    mask = is_border[labels].astype(np.uint8)
+    if not mask.any():
+        return np.zeros_like(grey, dtype=bool)
+    mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def ocr_image(grey: np.ndarray, denoise: bool, remove_border: bool) -> np.ndarray:
+    """The grey page tesseract reads: same geometry as the archive image, so boxes align."""
+    cleaned = cv2.medianBlur(grey, 3) if denoise else grey.copy()
+    if remove_border:
+        cleaned[border_mask(cleaned)] = 255
+    return cleaned

@@ -1,0 +1,212 @@
+"""Reading scans: what a file is, how many pages, at what resolution, and one page at a time.
+
+A file's type comes from its first bytes, never its name. PDFs are checked
+with pikepdf (encryption, page count, an existing text layer) and rendered a
+page at a time by pdftoppm (pdf2image) at the resolution of the scan inside;
+images are read with Pillow behind a pixel limit.
+"""
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pikepdf
+from pdf2image import convert_from_path
+from pdf2image.exceptions import PDFPageCountError, PDFSyntaxError
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from .errors import AlreadyHasTextError, EncryptedPdfError, EngineError, InputFileError
+
+IMAGE_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "png",
+    b"\xff\xd8\xff": "jpeg",
+    b"II*\x00": "tiff",
+    b"MM\x00*": "tiff",
+    b"BM": "bmp",
+    b"GIF87a": "gif",
+    b"GIF89a": "gif",
+}
+# Paper long sides in inches, for images that do not say their resolution.
+PAPER_LONG_SIDES = {"A4": 11.69, "A5": 8.27}
+# A text layer this long on the first pages means the PDF was OCRed or born digital.
+TEXT_LAYER_MIN_CHARS = 20
+
+
+@dataclass(frozen=True)
+class ScanInfo:
+    path: str
+    kind: str  # "pdf" or "image"
+    page_count: int
+    dpis: tuple[float, ...]  # per page, from metadata or estimated
+    dpi_known: tuple[bool, ...]
+
+
+def sniff_type(path: Path) -> str:
+    """'pdf', 'png', 'jpeg', 'tiff', 'bmp', 'gif', 'webp' from the file's first bytes."""
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if not head:
+        raise InputFileError("Tệp rỗng (0 byte).", "The file is empty (0 bytes).")
+    if head.startswith(b"%PDF") or b"%PDF" in head:
+        return "pdf"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    for signature, kind in IMAGE_SIGNATURES.items():
+        if head.startswith(signature):
+            return kind
+    raise InputFileError(
+        "Không phải tệp ảnh quét hay PDF (định dạng không hỗ trợ).",
+        "Not a scanned image or PDF (unsupported format).",
+    )
+
+
+def estimate_dpi(width: int, height: int, dpi_floor: float, dpi_ceiling: float) -> float:
+    """Resolution of an image that does not say, from its size as A4 (or A5 if A4 is too coarse)."""
+    long_side = max(width, height)
+    for inches in PAPER_LONG_SIDES.values():
+        dpi = long_side / inches
+        if dpi >= dpi_floor:
+            return float(min(dpi, dpi_ceiling))
+    return float(dpi_floor)
+
+
+def _image_dpi(image: Image.Image, dpi_floor: float, dpi_ceiling: float) -> tuple[float, bool]:
+    dpi = image.info.get("dpi")
+    if dpi and float(dpi[0]) >= dpi_floor:
+        return float(min(float(dpi[0]), dpi_ceiling)), True
+    # No metadata, or a placeholder such as 72 or 96: trust the paper size instead.
+    return estimate_dpi(image.width, image.height, dpi_floor, dpi_ceiling), False
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise InputFileError(
+            f"Ảnh quá lớn ({width}×{height} điểm ảnh, giới hạn {max_pixels:,}).",
+            f"Image too large ({width}×{height} pixels, limit {max_pixels:,}).",
+        )
+
+
+def _pdf_page_dpi(page: pikepdf.Page, dpi_floor: float, dpi_ceiling: float) -> float:
+    """Resolution of the largest image drawn on a PDF page; 300 for pages without images."""
+    width_in = float(page.mediabox[2] - page.mediabox[0]) / 72.0
+    best = 0.0
+    for _, image in page.images.items():
+        try:
+            best = max(best, int(image.Width) / width_in)
+        except (AttributeError, TypeError, ValueError, ZeroDivisionError):
+            continue
+    if best <= 0:
+        return 300.0
+    return float(min(max(round(best), dpi_floor), dpi_ceiling))
+
+
+def _pdf_text_chars(path: Path, page_count: int, timeout: float) -> int:
+    last = str(min(page_count, 3))
+    try:
+        result = subprocess.run(
+            ["pdftotext", "-l", last, "-enc", "UTF-8", str(path), "-"],
+            capture_output=True, timeout=timeout, check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise EngineError("pdftotext quá thời gian.", "pdftotext timed out.") from exc
+    return len("".join(result.stdout.decode("utf-8", "replace").split()))
+
+
+def inspect(path: Path, config: dict, force: bool = False) -> ScanInfo:
+    """What a scan is, or an InputFileError saying why it cannot be processed."""
+    processing = config["processing"]
+    floor, ceiling = float(processing["min_dpi"]), float(processing["max_dpi"])
+    if not path.is_file():
+        raise InputFileError("Không tìm thấy tệp.", "File not found.")
+    kind = sniff_type(path)
+    if kind == "pdf":
+        return _inspect_pdf(path, config, force, floor, ceiling)
+    Image.MAX_IMAGE_PIXELS = None  # our own limit below, with a clear message
+    try:
+        with Image.open(path) as image:
+            dpis, known = [], []
+            for frame in ImageSequence.Iterator(image):
+                _check_pixels(frame.width, frame.height, int(processing["max_pixels"]))
+                dpi, is_known = _image_dpi(frame, floor, ceiling)
+                dpis.append(dpi)
+                known.append(is_known)
+            # Decode the first frame fully so a truncated file fails here, not in a worker.
+            image.seek(0)
+            image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputFileError(
+            "Ảnh bị hỏng hoặc không đọc được.", f"The image is damaged or unreadable ({exc})."
+        ) from exc
+    return ScanInfo(str(path), "image", len(dpis), tuple(dpis), tuple(known))
+
+
+def _inspect_pdf(path: Path, config: dict, force: bool, floor: float, ceiling: float) -> ScanInfo:
+    try:
+        with pikepdf.open(path) as pdf:
+            if pdf.is_encrypted:
+                raise EncryptedPdfError("Tệp PDF có mật khẩu/mã hóa.", "The PDF is encrypted.")
+            pages = list(pdf.pages)
+            dpis = tuple(_pdf_page_dpi(page, floor, ceiling) for page in pages)
+            known = tuple(any(True for _ in page.images) for page in pages)
+            warnings = pdf.get_warnings()
+    except pikepdf.PasswordError as exc:
+        raise EncryptedPdfError("Tệp PDF có mật khẩu.", "The PDF is password-protected.") from exc
+    except pikepdf.PdfError as exc:
+        raise InputFileError("Tệp PDF bị hỏng.", f"The PDF is damaged ({exc}).") from exc
+    if warnings and any("damaged" in w or "reconstruct" in w for w in warnings):
+        raise InputFileError(
+            "Tệp PDF bị hỏng hoặc chưa được chép hết.",
+            "The PDF is damaged or incomplete (truncated).",
+        )
+    if not pages:
+        raise InputFileError("Tệp PDF không có trang nào.", "The PDF has no pages.")
+    timeout = float(config["processing"]["page_timeout"])
+    if not force and _pdf_text_chars(path, len(pages), timeout) >= TEXT_LAYER_MIN_CHARS:
+        raise AlreadyHasTextError(
+            "Tệp PDF đã có lớp văn bản: giữ nguyên, không nhận dạng lại.",
+            "The PDF already has a text layer: kept, not OCRed again.",
+        )
+    return ScanInfo(str(path), "pdf", len(pages), dpis, known)
+
+
+def _to_array(image: Image.Image) -> np.ndarray:
+    """An 8-bit grey (H×W) or RGB (H×W×3) array."""
+    if image.mode in ("1", "L", "I;16", "I;16B", "I", "F"):
+        if image.mode.startswith("I") or image.mode == "F":
+            array = np.asarray(image, dtype=np.float64)
+            top = array.max() or 1.0
+            return (array * (255.0 / top)).astype(np.uint8)
+        return np.asarray(image.convert("L"))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
+    return np.asarray(image.convert("RGB"))
+
+
+def load_page(info: ScanInfo, index: int, timeout: float) -> np.ndarray:
+    """Page `index` (0-based) as an 8-bit grey or RGB array at info.dpis[index]."""
+    if info.kind == "pdf":
+        try:
+            images = convert_from_path(
+                info.path, dpi=info.dpis[index], first_page=index + 1, last_page=index + 1,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise EngineError(
+                f"Đọc trang {index + 1} quá thời gian.", f"Rendering page {index + 1} timed out."
+            ) from exc
+        except (PDFPageCountError, PDFSyntaxError) as exc:
+            raise InputFileError("Tệp PDF bị hỏng.", f"The PDF is damaged ({exc}).") from exc
+        if not images:
+            raise InputFileError(
+                f"Không đọc được trang {index + 1}.", f"Page {index + 1} could not be rendered."
+            )
+        return _to_array(images[0])
+    Image.MAX_IMAGE_PIXELS = None  # checked in inspect()
+    with Image.open(info.path) as image:
+        image.seek(index)
+        image.load()
+        return _to_array(image)
