@@ -20,7 +20,7 @@ from pikepdf.models.metadata import PdfMetadata
 
 from . import __version__
 
-XMP_NAMESPACE = "https://github.com/digitize/ns/1.0/"
+XMP_NAMESPACE = "urn:digitize:ns:1.0:"
 XMP_PREFIX = "digitize"
 PdfMetadata.register_xml_namespace(XMP_NAMESPACE, XMP_PREFIX)
 

@@ -127,11 +127,20 @@ def _finish(job: Job, pipeline: dict) -> dict:
         "pipelineVersion": pipeline["hash"],
         "ocrLanguage": pipeline["ocr"]["lang"],
     }
+    # Both files are written and fsynced under staging names first; only then
+    # are they renamed over the previous output (a rename needs no free space),
+    # so a full disk leaves the previous PDF and sidecar whole (reprocess).
+    staged_pdf = job.target.with_name(f".{job.target.name}.new")
+    staged_text = text_path.with_name(f".{text_path.name}.new")
     try:
-        assemble.assemble_pdf([r.image for r in ordered], job.target, metadata)
-        assemble.write_text_atomic(text_path, document_text(ordered))
+        assemble.assemble_pdf([r.image for r in ordered], staged_pdf, metadata)
+        assemble.write_text_atomic(staged_text, document_text(ordered))
+        os.replace(staged_text, text_path)
+        os.replace(staged_pdf, job.target)
+        assemble.fsync_dir(job.target.parent)
     except OSError as exc:
-        job.target.unlink(missing_ok=True)
+        staged_pdf.unlink(missing_ok=True)
+        staged_text.unlink(missing_ok=True)
         raise OutputError(
             "Không ghi được tệp PDF kết quả.", f"Could not write the output PDF ({exc})."
         ) from exc
@@ -171,15 +180,18 @@ def output_target(source: Path, out_dir: Path, taken: set[Path]) -> Path:
 
 def run(sources: Iterable[Path], out_dir: Path, pipeline: dict, config: dict, workers: int,
         work_root: Path, force: bool = False,
-        target_for: Callable[[Path, Path, set], Path] = output_target) -> Iterator[dict]:
+        target_for: Callable[[Path, Path, set], Path] = output_target,
+        on_page: Callable[[str], None] | None = None) -> Iterator[dict]:
     """Process documents; yield one result dict per document as each finishes.
 
     Results for documents that fail before OCR (bad input) come first.
+    on_page(source) is called as each page comes back (progress bars).
     """
     timeout = float(config["processing"]["page_timeout"])
     taken: set[Path] = set()
     jobs: list[Job] = []
     for source in sources:
+        source = source.absolute()
         job = Job(source, "", out_dir)
         try:
             job.sha256 = sha256_of(source)
@@ -200,7 +212,7 @@ def run(sources: Iterable[Path], out_dir: Path, pipeline: dict, config: dict, wo
         job.work_dir = Path(tempfile.mkdtemp(prefix=f"{job.sha256[:12]}-", dir=work_root))
         jobs.append(job)
     if jobs:
-        yield from _run_pages(jobs, pipeline, workers, timeout)
+        yield from _run_pages(jobs, pipeline, workers, timeout, on_page)
 
 
 def _tasks(jobs: list[Job], pipeline: dict, timeout: float) -> Iterator[tuple[Job, PageTask]]:
@@ -209,7 +221,8 @@ def _tasks(jobs: list[Job], pipeline: dict, timeout: float) -> Iterator[tuple[Jo
             yield job, PageTask(job.info, index, pipeline, str(job.work_dir), timeout)
 
 
-def _run_pages(jobs: list[Job], pipeline: dict, workers: int, timeout: float) -> Iterator[dict]:
+def _run_pages(jobs: list[Job], pipeline: dict, workers: int, timeout: float,
+               on_page: Callable[[str], None] | None = None) -> Iterator[dict]:
     pending = _tasks(jobs, pipeline, timeout)
     retry: deque[tuple[Job, PageTask]] = deque()
     in_flight: dict[Future, tuple[Job, PageTask, bool]] = {}
@@ -244,6 +257,8 @@ def _run_pages(jobs: list[Job], pipeline: dict, workers: int, timeout: float) ->
                 job, task, retried = in_flight.pop(future)
                 try:
                     job.results[task.index] = future.result()
+                    if on_page:
+                        on_page(str(job.source))
                 except BrokenProcessPool:
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)

@@ -92,7 +92,7 @@ def _pdf_page_dpi(page: pikepdf.Page, dpi_floor: float, dpi_ceiling: float) -> f
     """Resolution of the largest image drawn on a PDF page; 300 for pages without images."""
     width_in = float(page.mediabox[2] - page.mediabox[0]) / 72.0
     best = 0.0
-    for _, image in page.images.items():
+    for _, image in page.get_images().items():
         try:
             best = max(best, int(image.Width) / width_in)
         except (AttributeError, TypeError, ValueError, ZeroDivisionError):
@@ -149,7 +149,7 @@ def _inspect_pdf(path: Path, config: dict, force: bool, floor: float, ceiling: f
                 raise EncryptedPdfError("Tệp PDF có mật khẩu/mã hóa.", "The PDF is encrypted.")
             pages = list(pdf.pages)
             dpis = tuple(_pdf_page_dpi(page, floor, ceiling) for page in pages)
-            known = tuple(any(True for _ in page.images) for page in pages)
+            known = tuple(any(True for _ in page.get_images()) for page in pages)
             warnings = pdf.get_warnings()
     except pikepdf.PasswordError as exc:
         raise EncryptedPdfError("Tệp PDF có mật khẩu.", "The PDF is password-protected.") from exc
