@@ -1,0 +1,42 @@
+"""`make demo`: the main job on the bundled samples, into DIGITIZE_HOME (demo-home/).
+
+Each step is the real command an IT officer would type; the demo only
+chains them and says where the results are.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+
+from . import cli
+from .config import PROJECT_ROOT, load_config, resolve_paths
+
+SAMPLES = PROJECT_ROOT / "samples"
+
+
+def step(title: str, argv: list[str]) -> int:
+    print(f"\n=== {title}\n$ digitize {' '.join(argv)}", flush=True)
+    code = cli.main(argv)
+    print(f"(exit {code})", flush=True)
+    return code
+
+
+def main() -> int:
+    paths = resolve_paths(load_config())
+    # A fresh demo each run: the demo home holds nothing else.
+    if paths["home"].exists():
+        shutil.rmtree(paths["home"])
+    step("Nơi lưu trữ / Where digitize keeps its files", ["paths"])
+    inbox_copy = paths["home"] / "samples"
+    shutil.copytree(SAMPLES, inbox_copy, ignore=shutil.ignore_patterns("*.py", "*.json", "*.csv", "*.md"))
+    code = step("Xử lý bản quét mẫu / Processing the sample scans",
+                ["process", str(inbox_copy), "--out", str(paths["archive"])])
+    print(f"\nKết quả / Results: {paths['archive']}")
+    for pdf in sorted(paths["archive"].rglob("*.pdf")):
+        print(f"  {pdf.relative_to(paths['home'])}")
+    print(f"Danh mục / Catalogue: {paths['catalogue']}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
