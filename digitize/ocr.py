@@ -28,33 +28,65 @@ class OcrPage:
     confidence: float  # mean word confidence 0–100; 0 for a page without words
     word_count: int
     text_pdf: str  # path of tesseract's text-only PDF page
-    words: tuple[tuple[str, int, int, int, int, float], ...]  # (word, left, top, width, height, conf)
+    words: tuple  # Word tuples: (text, left, top, width, height, conf)
 
 
 def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def _read_tsv(path: Path) -> tuple[str, tuple, float]:
-    lines: dict[tuple[int, int, int], list[str]] = {}
-    words = []
+# A gap this many word heights wide inside a "line" is the gutter between two columns.
+COLUMN_GAP_HEIGHTS = 3.0
+
+Word = tuple[str, int, int, int, int, float]  # (text, left, top, width, height, conf)
+
+
+def _column_break(line: list[Word]) -> int | None:
+    """x where a line jumps across a column gutter, if it does."""
+    height = float(np.median([w[4] for w in line]))
+    for previous, word in zip(line, line[1:]):
+        if word[1] - (previous[1] + previous[3]) > COLUMN_GAP_HEIGHTS * height:
+            return word[1]
+    return None
+
+
+def _block_text(lines: list[list[Word]]) -> str:
+    """A block's lines; a two-column block (official header, signatures) column by column."""
+    breaks = [_column_break(line) for line in lines]
+    if not any(breaks):
+        return "\n".join(" ".join(w[0] for w in line) for line in lines)
+    boundary = float(np.median([b for b in breaks if b is not None]))
+    left: list[list[Word]] = []
+    right: list[list[Word]] = []
+    for line, split in zip(lines, breaks):
+        if split is None:
+            # A line of one column only: it goes to the side its centre is on.
+            centre = (line[0][1] + line[-1][1] + line[-1][3]) / 2
+            (left if centre < boundary else right).append(line)
+        else:
+            left.append([w for w in line if w[1] < split])
+            right.append([w for w in line if w[1] >= split])
+    return "\n".join(" ".join(w[0] for w in line) for line in left + right)
+
+
+def _read_tsv(path: Path) -> tuple[str, tuple[Word, ...], float]:
+    lines: dict[tuple[int, int, int], list[Word]] = {}
     with path.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
             text = nfc((row.get("text") or "").strip())
             if row.get("level") != "5" or not text:
                 continue
-            conf = float(row["conf"])
             key = (int(row["block_num"]), int(row["par_num"]), int(row["line_num"]))
-            lines.setdefault(key, []).append(text)
-            words.append((text, int(row["left"]), int(row["top"]), int(row["width"]),
-                          int(row["height"]), conf))
-    blocks: dict[int, list[str]] = {}
+            lines.setdefault(key, []).append((text, int(row["left"]), int(row["top"]), int(row["width"]),
+                                              int(row["height"]), float(row["conf"])))
+    blocks: dict[int, list[list[Word]]] = {}
     for (block, _, _), line_words in lines.items():
-        blocks.setdefault(block, []).append(" ".join(line_words))
-    text = "\n\n".join("\n".join(block_lines) for block_lines in blocks.values())
+        blocks.setdefault(block, []).append(line_words)
+    text = "\n\n".join(_block_text(block_lines) for block_lines in blocks.values())
+    words = tuple(w for line in lines.values() for w in line)
     confidences = [w[5] for w in words if w[5] >= 0]
     mean = float(np.mean(confidences)) if confidences else 0.0
-    return text, tuple(words), mean
+    return text, words, mean
 
 
 def recognise(image: np.ndarray, dpi: float, work_base: Path, lang: str, psm: int,

@@ -101,6 +101,8 @@ def test_colour_jpeg_without_dpi_keeps_colour_and_estimated_resolution(processed
         assert abs(int(image.Width) / float(page.mediabox[2]) * 72 - 300) < 40
     text = Path(result["text_path"]).read_text(encoding="utf-8")
     assert processed["receipt"]["fields"]["dossier_code"] in text.replace(" ", "")
+    # The two-column header comes out column by column, not run together line by line.
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in text.splitlines()
 
 
 def test_catalogue_rows_and_reprocessing_updates_not_duplicates(processed):

@@ -1,0 +1,170 @@
+"""Extraction of dossier fields from text and barcodes; barcode decoding on real images."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import zxingcpp
+from PIL import Image
+
+from digitize import synth
+from digitize.barcodes import decode_barcodes
+from digitize.codes import find_codes, find_exact_codes, is_well_formed
+from digitize.extract import (classify, extract_page, filename_codes, find_cccd, find_dates, find_number,
+                              mask_cccd, merge_fields, valid_cccd)
+
+CODE = "000.00.06.H56-231027-0361"
+RECEIPT = """UBND XÃ HÒA BÌNH
+BỘ PHẬN TIẾP NHẬN VÀ TRẢ KẾT QUẢ
+Số: 0361/TNHS
+CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+Hòa Bình, ngày 27 tháng 10 năm 2023
+GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ
+Mã hồ sơ: {code}
+Bộ phận tiếp nhận và trả kết quả Ủy ban nhân dân xã Hòa Bình tiếp nhận hồ sơ của: Bà Nguyễn
+Thị Minh Khai
+Số CCCD: 001195012345
+Nội dung yêu cầu giải quyết: Đăng ký khai sinh (mã thủ tục 1.001193.000.00.00.H56)
+4. Thời gian nhận hồ sơ: 9 giờ 32 phút, ngày 27/10/2023
+5. Thời gian trả kết quả giải quyết hồ sơ: 9 giờ 32 phút, 30/10/2023
+"""
+
+
+@pytest.mark.parametrize("reading", [
+    CODE,
+    "000.00.O6.H56-23lO27-O361",          # O for 0, l for 1
+    "000.00.06.H56-23IO27-0S6I",          # I for 1, S for 5... S stands for a 5 here
+    "000.0006.H56--231027-0361",          # a dot dropped, a dash doubled
+    "000 .00.06.H56 - 2310 27-0361",      # spaces inside
+    "000.00.06.H56–231027—0361",          # typographic dashes
+])
+def test_damaged_codes_are_repaired_and_flagged(reading):
+    found = find_codes(f"Mã hồ sơ: {reading}; tiếp theo")
+    expected = CODE if "S6I" not in reading else "000.00.06.H56-231027-0561"
+    assert [f["code"] for f in found] == [expected]
+    assert found[0]["exact"] is (reading == CODE)
+
+
+def test_short_local_form_and_letter_slot_lookalike():
+    assert [f["code"] for f in find_codes("số H56.14-240823-0001.")] == ["H56.14-240823-0001"]
+    assert [f["code"] for f in find_codes("000.00.06.856-231027-0361")] == ["000.00.06.B56-231027-0361"]
+    assert is_well_formed("H56.14-240823-0001") and not is_well_formed("H56-240823-0001")
+
+
+def test_what_is_not_a_code():
+    text = ("CCCD 001195012345, ngày 27/10/2023, số tiền 1.000.000 đồng, "
+            "mã 000.00.06.H56-231327-0361 (tháng 13), 000.00.06.H56-231027-036")
+    assert find_codes(text) == []
+
+
+def test_barcode_payloads_are_taken_exactly():
+    qr = f"{CODE}|1.001193|001195012345|Giấy tiếp nhận hồ sơ|Hệ thống|27/10/2023 09:32"
+    assert find_exact_codes(qr) == [CODE]
+    assert find_exact_codes("000.00.O6.H56-231027-0361") == []
+
+
+def test_receipt_fields():
+    page = extract_page(RECEIPT.format(code=CODE), [{"text": CODE, "kind": "barcode"}])
+    assert page["kind"] == "receipt"
+    assert [(c["source"], c["code"]) for c in page["codes"]] == [("barcode", CODE), ("text", CODE)]
+    assert page["applicant"] == "Nguyễn Thị Minh Khai"          # the name wraps onto the next line
+    assert page["cccd"] == "001195012345"
+    assert page["procedure_code"] == "1.001193.000.00.00.H56"
+    assert page["procedure_name"] == "Đăng ký khai sinh"
+    assert page["number"] == "0361/TNHS"
+    assert page["received_date"] == "2023-10-27" and page["due_date"] == "2023-10-30"
+    assert page["issue_date"] == "2023-10-27"
+    assert page["title"] == "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"
+
+
+def test_dates_in_vietnamese_forms():
+    found = find_dates("Hà Nội, ngày 03 tháng 12 năm 2024\nlúc 9 giờ 32 phút, ngày 27/10/2023\n"
+                       "Hẹn trả: 1/2/2024\nngày 31/02/2024")
+    assert found == [{"date": "2024-12-03", "time": None, "role": "issued"},
+                     {"date": "2023-10-27", "time": "09:32", "role": None},
+                     {"date": "2024-02-01", "time": None, "role": "due"}]
+
+
+def test_number_symbol_and_kinds():
+    assert find_number("Số: 892/QĐ-UBND\nHòa Bình, ngày 03 tháng 12 năm 2024") == "892/QĐ-UBND"
+    assert find_number("Số: 12/2024/TT-BNV") == "12/2024/TT-BNV"
+    assert classify("QUYẾT ĐỊNH\nVề việc công nhận kết hôn\nCăn cứ tờ khai của ông") == "result"
+    assert classify("TỜ KHAI ĐĂNG KÝ KHAI SINH\n...đề nghị cấp Giấy khai sinh") == "declaration"
+    assert classify("GIẤY KHAI SINH\nChứng thực bản sao đúng với bản chính") == "certified_copy"
+    assert classify("Lời nói đầu về công tác văn thư") == "other"
+    assert classify("", [{"text": "DIGITIZE-COVER|" + CODE, "kind": "qr"}]) == "cover_sheet"
+
+
+def test_cccd_shape():
+    assert valid_cccd("001195012345") and valid_cccd("096305000001")
+    assert not valid_cccd("097195012345")       # no province 097
+    assert not valid_cccd("000195012345")
+    assert not valid_cccd("001495012345")       # born in the 2100s
+    assert not valid_cccd("001399012345")       # born in 2099
+    assert find_cccd("Điện thoại 0912345678\nSố CCCD: 001195012345") == "001195012345"
+    assert mask_cccd("001195012345") == "001******345"
+
+
+def test_declaration_and_file_name_merge():
+    declaration = ("TỜ KHAI ĐĂNG KÝ KẾT HÔN\nHọ, chữ đệm, tên người yêu cầu: Lê Hữu Tuấn\n"
+                   "Số định danh cá nhân (CCCD): 070082693020\nThủ tục đề nghị giải quyết: Đăng ký kết hôn\n"
+                   "Mã thủ tục: 1.000894\nNgày nộp hồ sơ: ngày 15 tháng 10 năm 2024")
+    pages = [extract_page(declaration, [], 1), extract_page("Trang 2/2\nGiấy tờ kèm theo", [], 2)]
+    merged = merge_fields(pages, "HS 000.00.06.H56_241015_0007.pdf")
+    assert merged["kind"] == "declaration" and merged["kinds"] == ["declaration", "other"]
+    assert merged["applicant"] == "Lê Hữu Tuấn" and merged["procedure_name"] == "Đăng ký kết hôn"
+    assert merged["received_date"] == "2024-10-15"
+    assert [(c["source"], c["code"], c["exact"]) for c in merged["codes"]] == [
+        ("filename", "000.00.06.H56-241015-0007", False)]
+    assert filename_codes("scan_20241106_0001.jpg") == []
+
+
+def test_codes_rank_qr_then_barcode_then_text_then_file_name():
+    pages = [extract_page(f"Mã hồ sơ: 000.00.06.H56-231027-0362", [{"text": CODE, "kind": "barcode"}], 1),
+             extract_page("", [{"text": f"{CODE}|x", "kind": "qr"}], 2)]
+    merged = merge_fields(pages, "000.00.06.H56-231027-0363.pdf")
+    assert [(c["source"], c["code"][-4:]) for c in merged["codes"]] == [
+        ("qr", "0361"), ("text", "0362"), ("filename", "0363")]
+
+
+def _page_with(symbols: list[Image.Image], dpi: int = 300) -> np.ndarray:
+    """A noisy A4 page at `dpi` with the given symbols pasted down its left side."""
+    rng = np.random.default_rng(3)
+    page = Image.new("L", (round(8.27 * dpi), round(11.69 * dpi)), 235)
+    y = dpi
+    for symbol in symbols:
+        page.paste(symbol, (dpi, y))
+        y += symbol.height + dpi // 2
+    pixels = np.asarray(page, dtype=np.int16) + rng.normal(0, 18, (page.height, page.width))
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
+def _symbol(content: str, fmt, scale: int, height: int | None = None) -> Image.Image:
+    image = Image.fromarray(np.asarray(zxingcpp.write_barcode_to_image(zxingcpp.create_barcode(content, fmt),
+                                                                       scale=scale))).convert("L")
+    return image.resize((image.width, height), Image.NEAREST) if height else image
+
+
+def test_real_qr_and_code39_are_decoded_from_a_noisy_page():
+    qr_text = f"{CODE}|1.001193|001195012345|Giấy tiếp nhận hồ sơ|Hệ thống|27/10/2023 09:32"
+    page = _page_with([_symbol(qr_text, zxingcpp.BarcodeFormat.QRCode, 8),
+                       _symbol(CODE, zxingcpp.BarcodeFormat.Code39, 3, 120)])
+    found = decode_barcodes(page)
+    assert {(b["kind"], b["text"]) for b in found} == {("qr", qr_text), ("barcode", CODE)}
+    # colour pages come in as BGR
+    assert len(decode_barcodes(np.dstack([page] * 3))) == 2
+
+
+def test_a_rendered_receipt_yields_its_code_from_the_qr_code():
+    fields = synth.make_fields(7)
+    receipt = synth.render_receipt(fields, dpi=200)
+    found = decode_barcodes(np.asarray(receipt["image"].convert("L")))
+    page = extract_page("", found)
+    assert page["codes"][0]["code"] == fields["dossier_code"]
+    assert page["codes"][0]["source"] in ("qr", "barcode")
+
+
+@pytest.mark.parametrize("junk", [np.zeros((0, 0), np.uint8), np.zeros((5, 5), np.uint8),
+                                  np.full((400, 300), 255, np.uint8), np.random.default_rng(1).random((300, 300)),
+                                  np.zeros((200, 200, 4), np.uint8), "not an image"])
+def test_decoding_never_raises(junk):
+    assert decode_barcodes(junk) == []
