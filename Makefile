@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 APT_PACKAGES := tesseract-ocr tesseract-ocr-vie poppler-utils qpdf fonts-liberation fonts-liberation2
 TEST_APT_PACKAGES := chromium
 DEMO_HOME ?= $(CURDIR)/demo-home
+# `make bench BENCH_ARGS="--pages 80"`; --memory adds the 100-page PDF memory check.
+BENCH_ARGS ?= --memory
 
 .PHONY: install system-packages test-system-packages venv demo test eval bench soak clean
 
@@ -50,7 +52,12 @@ eval: install
 
 bench: install
 	$(BIN)/python -m pip install -q -e '.[bench]'
-	$(BIN)/python -m digitize.benchmark
+	$(BIN)/python -m digitize.benchmark $(BENCH_ARGS)
+
+# Reliability of the watched folder: kills, slow writers, bursts, repeats, latency (~5-10 min).
+# Smaller: make soak SOAK_ARGS="--files 30 --burst 60"
+soak: install
+	$(BIN)/python -m digitize.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .eval .bench *.egg-info

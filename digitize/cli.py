@@ -4,10 +4,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import date
 from pathlib import Path
 
 from . import __version__, config as site_config, engine, errors, store
 from .pipelines import load_pipeline
+from . import reprocess
+from . import periods as period_rules, reports
+from . import codes, coversheet, extract, link, registry
 
 SCAN_SUFFIXES = {".pdf", ".tif", ".tiff", ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 
@@ -68,6 +72,198 @@ def cmd_process(args: argparse.Namespace, config: dict) -> int:
     return exit_code
 
 
+def _write_report(data: bytes, out: Path) -> None:
+    reports.write_atomic(out, data)
+    print(f"Đã ghi / written: {out}", file=sys.stderr)
+
+
+def cmd_coverage(args: argparse.Namespace, config: dict) -> int:
+    today = date.today()
+    chosen = period_rules.select(args.quarter, args.month, args.year, args.from_day, args.to_day,
+                                 cutoff_day=config["periods"]["cutoff_day"], today=today)
+    # Workbooks and pages always carry both breakdowns; the text formats only the one asked for.
+    by = tuple(reports.BREAKDOWN_KEYS) if args.format in ("xlsx", "html") else tuple(filter(None, [args.by]))
+    conn = store.connect(site_config.resolve_paths(config)["catalogue"])
+    report = reports.build(conn, chosen, config, today=today, by=by, chart=args.format == "html")
+    data = reports.render(report, args.format, args.lang, args.by)
+    if args.out or args.format == "xlsx":
+        out = Path(args.out) if args.out else Path(reports.report_stem(chosen[-1].label, args.lang) + ".xlsx")
+        _write_report(data, out)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return errors.OK
+
+
+def cmd_report(args: argparse.Namespace, config: dict) -> int:
+    today = date.today()
+    cutoff = config["periods"]["cutoff_day"]
+    period = (period_rules.parse_label(args.period, cutoff) if args.period
+              else period_rules.containing(today, "quarter", cutoff))
+    conn = store.connect(site_config.resolve_paths(config)["catalogue"])
+    report = reports.build(conn, [period], config, today=today, by=tuple(reports.BREAKDOWN_KEYS), chart=True)
+    stem = Path(args.out) / reports.report_stem(period.label, args.lang)
+    _write_report(reports.to_xlsx(report, args.lang), stem.with_suffix(".xlsx"))
+    _write_report(reports.to_html(report, args.lang).encode("utf-8"), stem.with_suffix(".html"))
+    return errors.OK
+
+
+def cmd_reprocess(args: argparse.Namespace, config: dict) -> int:
+    return reprocess.reprocess(args, config)
+
+
+# --- watched folder (issue 4) ---
+def cmd_watch(args: argparse.Namespace, config: dict) -> int:
+    from . import watch
+    if args.polling:
+        config = {**config, "watch": {**config["watch"], "polling": True}}
+    return watch.watch(config, once=args.once)
+
+
+def cmd_status(args: argparse.Namespace, config: dict) -> int:
+    from . import watch
+    report = watch.status(config)
+    print(json.dumps(report, ensure_ascii=False) if args.json else watch.format_status(report))
+    return errors.OK
+
+
+# --- registry, review and linking (issue 3) ---
+class UsageError(errors.DigitizeError):
+    exit_code = errors.BAD_ARGS
+
+
+def _catalogue(config: dict):
+    return store.connect(site_config.resolve_paths(config)["catalogue"])
+
+
+def _dossier_code(text: str) -> str:
+    code = codes.normalise_code(text)
+    if not codes.is_well_formed(code):
+        raise UsageError(f"Mã hồ sơ sai dạng: {text}", f"Malformed dossier code: {text}",
+                                   "Viết mã dạng 000.00.06.H56-231027-0361.", "Write it like 000.00.06.H56-231027-0361.")
+    return code
+
+
+def relink_waiting(conn) -> list[dict]:
+    """Link the documents an import has just made linkable (their code arrived)."""
+    changes = link.relink(store.documents_to_relink(conn), store.registry_dossiers(conn))
+    done = []
+    with store.transaction(conn):
+        for document_id, decided in changes:
+            if store.set_link(conn, document_id, decided):
+                done.append({"document": document_id, "dossier": decided["dossier"], "method": decided["method"]})
+    return done
+
+
+def cmd_registry_import(args: argparse.Namespace, config: dict) -> int:
+    result = registry.read_registry(args.file, config)
+    conn = _catalogue(config)
+    counts = store.upsert_dossiers(conn, result["rows"])
+    relinked = relink_waiting(conn)
+    payload = {"file": str(args.file), "encoding": result["encoding"], "added": counts["added"],
+               "updated": counts["updated"], "unchanged": counts["unchanged"], "rejected": result["rejected"],
+               "duplicates": result["duplicates"], "notes": result["notes"], "relinked": relinked}
+    if args.json:
+        print(json.dumps(payload, ensure_ascii=False))
+        return errors.OK
+    print(f"Thêm mới / added: {counts['added']}  Cập nhật / updated: {counts['updated']}  "
+          f"Không đổi / unchanged: {counts['unchanged']}  Bị loại / rejected: {len(result['rejected'])}")
+    for row in result["rejected"]:
+        print(f"  dòng / line {row['line']}: {row['reason_vi']} / {row['reason_en']}")
+    for note in result["notes"]:
+        print(f"  lưu ý / note: {note}")
+    for item in relinked:
+        print(f"  đã liên kết / linked: tài liệu / document {item['document']} → {item['dossier']}")
+    return errors.OK
+
+
+def cmd_registry_list(args: argparse.Namespace, config: dict) -> int:
+    conn = _catalogue(config)
+    if args.quarter:
+        period = period_rules.parse_label(args.quarter, config["periods"]["cutoff_day"])
+        rows = store.list_dossiers(conn, period.start.isoformat(), period.end.isoformat())
+    else:
+        rows = store.list_dossiers(conn)
+    for row in rows:
+        row["cccd"] = extract.mask_cccd(row["cccd"])
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            print(f"{row['code']:28} {row['received_date'] or '':10} {str(row['status'] or ''):>3}  "
+                  f"{row['applicant'] or '':28} {row['procedure_name'] or ''}")
+    if not args.json:
+        print(f"{len(rows)} hồ sơ / dossiers", file=sys.stderr)
+    return errors.OK
+
+
+def cmd_review(args: argparse.Namespace, config: dict) -> int:
+    documents = store.documents_in_review(_catalogue(config))
+    for document in documents:
+        shown = {"id": document["id"], "source": document["source"], "output": document["output"],
+                 "kind": document["kind"], "first_page": document["first_page"],
+                 "candidates": document["candidates"] or []}
+        if args.json:
+            print(json.dumps(shown, ensure_ascii=False))
+            continue
+        print(f"#{document['id']}  {Path(document['source']).name} (trang / page {document['first_page']}, "
+              f"{document['kind'] or 'other'})")
+        for candidate in shown["candidates"]:
+            print(f"    {candidate['code']}  {candidate['score']:.2f}  " + "; ".join(candidate["evidence"]))
+        if not shown["candidates"]:
+            print("    (không có ứng viên / no candidates)")
+    if not args.json:
+        print(f"{len(documents)} tài liệu chờ xem xét / documents waiting for review. "
+              "Dùng / use: digitize link DOC DOSSIER", file=sys.stderr)
+    return errors.OK
+
+
+def _document(conn, document_id: int) -> dict:
+    document = store.get_document(conn, document_id)
+    if document is None:
+        raise UsageError(f"Không có tài liệu số {document_id}.", f"No document {document_id}.",
+                                   "Xem số tài liệu bằng 'digitize review'.", "See document numbers with 'digitize review'.")
+    return document
+
+
+def cmd_link(args: argparse.Namespace, config: dict) -> int:
+    conn = _catalogue(config)
+    document = _document(conn, args.document)
+    code = _dossier_code(args.dossier)
+    if store.get_dossier(conn, code) is None:
+        raise UsageError(f"Hồ sơ {code} chưa có trong sổ.", f"Dossier {code} is not in the registry.",
+                                   "Nhập danh sách hồ sơ trước: digitize registry import FILE.",
+                                   "Import the dossier list first: digitize registry import FILE.")
+    with store.transaction(conn):
+        store.set_link(conn, document["id"], {"status": "linked", "dossier": code, "confidence": 1.0,
+                                              "candidates": document["candidates"]}, manual=True)
+    print(f"Đã liên kết thủ công / linked by hand: tài liệu / document {document['id']} → {code}")
+    return errors.OK
+
+
+def cmd_unlink(args: argparse.Namespace, config: dict) -> int:
+    conn = _catalogue(config)
+    document = _document(conn, args.document)
+    with store.transaction(conn):
+        store.set_link(conn, document["id"], {"status": "none", "dossier": None, "confidence": None,
+                                              "candidates": document["candidates"]}, manual=True)
+    print(f"Đã bỏ liên kết / unlinked: tài liệu / document {document['id']} "
+          "(quyết định thủ công, không bị chạy tự động ghi đè / a manual decision, kept by automatic runs)")
+    return errors.OK
+
+
+def cmd_coversheet(args: argparse.Namespace, config: dict) -> int:
+    wanted = [_dossier_code(text) for text in args.codes]
+    conn = _catalogue(config)
+    known = {code: row for code in wanted if (row := store.get_dossier(conn, code))}
+    out = coversheet.write_cover_sheets(wanted, known, Path(args.out))
+    for code in wanted:
+        if code not in known:
+            print(f"lưu ý / note: {code} chưa có trong sổ, phiếu chỉ có mã / not in the registry, sheet shows the code only",
+                  file=sys.stderr)
+    print(f"Đã ghi / written: {out} ({len(wanted)} phiếu / sheets)")
+    return errors.OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="digitize",
@@ -89,6 +285,63 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--json", action="store_true", help="one JSON object per document")
     process.add_argument("--force", action="store_true", help="OCR PDFs that already have text")
     process.set_defaults(handler=cmd_process)
+
+    again = commands.add_parser("reprocess", help="run catalogued documents through the pipeline again")
+    reprocess.add_arguments(again)
+    again.set_defaults(handler=cmd_reprocess)
+
+    cover = commands.add_parser("coverage", help="digitisation and timeliness per period (default: this quarter)")
+    chosen = cover.add_mutually_exclusive_group()
+    chosen.add_argument("--quarter", metavar="2024-Q3")
+    chosen.add_argument("--month", metavar="2024-09")
+    chosen.add_argument("--year", metavar="2024", help="each quarter, then the whole year")
+    chosen.add_argument("--from", dest="from_day", metavar="DAY", help="custom period start (with --to)")
+    cover.add_argument("--to", dest="to_day", metavar="DAY", help="custom period end, inclusive")
+    cover.add_argument("--by", choices=tuple(reports.BREAKDOWN_KEYS), help="breakdown rows")
+    cover.add_argument("--format", choices=("table", "csv", "json", "xlsx", "html"), default="table")
+    cover.add_argument("--out", metavar="FILE", help="write to FILE instead of the terminal")
+    cover.add_argument("--lang", choices=("vi", "en"), default="vi")
+    cover.set_defaults(handler=cmd_coverage)
+
+    report = commands.add_parser("report", help="XLSX workbook and HTML page for one period")
+    report.add_argument("--period", metavar="2024-Q3", help="quarter, month or year (default: this quarter)")
+    report.add_argument("--out", metavar="DIR", required=True)
+    report.add_argument("--lang", choices=("vi", "en"), default="vi")
+    report.set_defaults(handler=cmd_report)
+
+    reg = commands.add_parser("registry", help="the dossier list from the one-stop software")
+    reg_commands = reg.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
+    reg_import = reg_commands.add_parser("import", help="load a CSV or XLSX export (idempotent)")
+    reg_import.add_argument("file", type=Path, metavar="FILE")
+    reg_import.add_argument("--json", action="store_true")
+    reg_import.set_defaults(handler=cmd_registry_import)
+    reg_list = reg_commands.add_parser("list", help="dossiers loaded, by received date")
+    reg_list.add_argument("--quarter", metavar="2024-Q3")
+    reg_list.add_argument("--json", action="store_true", help="one JSON object per dossier")
+    reg_list.set_defaults(handler=cmd_registry_list)
+
+    review = commands.add_parser("review", help="documents waiting for a link decision, with candidates")
+    review.add_argument("--json", action="store_true", help="one JSON object per document")
+    review.set_defaults(handler=cmd_review)
+    by_hand = commands.add_parser("link", help="link a document to a dossier by hand")
+    by_hand.add_argument("document", type=int, metavar="DOC", help="document number (see: digitize review)")
+    by_hand.add_argument("dossier", metavar="DOSSIER", help="dossier code")
+    by_hand.set_defaults(handler=cmd_link)
+    unlink = commands.add_parser("unlink", help="remove a document's link by hand")
+    unlink.add_argument("document", type=int, metavar="DOC")
+    unlink.set_defaults(handler=cmd_unlink)
+    sheets = commands.add_parser("coversheet", help="print cover sheets that separate dossiers in one feed")
+    sheets.add_argument("codes", nargs="+", metavar="CODE")
+    sheets.add_argument("--out", required=True, metavar="FILE.pdf")
+    sheets.set_defaults(handler=cmd_coversheet)
+
+    watcher = commands.add_parser("watch", help="the watched inbox as a service (foreground)")
+    watcher.add_argument("--once", action="store_true", help="process what is in the inbox, then exit")
+    watcher.add_argument("--polling", action="store_true", help="rescan instead of file events (SMB/NFS)")
+    watcher.set_defaults(handler=cmd_watch)
+    state = commands.add_parser("status", help="the watcher: waiting, in progress, done, failed, heartbeat")
+    state.add_argument("--json", action="store_true")
+    state.set_defaults(handler=cmd_status)
 
     return parser
 

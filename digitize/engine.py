@@ -9,9 +9,12 @@ document is assembled as soon as its last page is back.
 from __future__ import annotations
 
 import hashlib
+import ctypes
 import os
 import shutil
+import signal
 import tempfile
+import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -56,6 +59,7 @@ class Job:
     work_dir: Path | None = None
     results: dict[int, PageResult] = field(default_factory=dict)
     error: DigitizeError | None = None
+    started: float | None = None  # monotonic time its first page went to a worker
 
 
 def sha256_of(path: Path) -> str:
@@ -66,9 +70,20 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+PR_SET_PDEATHSIG = 1
+
+
 def _init_worker() -> None:
     os.environ["OMP_THREAD_LIMIT"] = "1"
     cv2.setNumThreads(1)
+    # Ctrl-C reaches the whole terminal process group: the parent decides when
+    # to stop, a worker finishes its page. A worker dies with its parent (a
+    # SIGKILLed watcher must not leave orphans holding its lock and temp dirs).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
 
 
 def process_page(task: PageTask) -> PageResult:
@@ -181,11 +196,15 @@ def output_target(source: Path, out_dir: Path, taken: set[Path]) -> Path:
 def run(sources: Iterable[Path], out_dir: Path, pipeline: dict, config: dict, workers: int,
         work_root: Path, force: bool = False,
         target_for: Callable[[Path, Path, set], Path] = output_target,
-        on_page: Callable[[str], None] | None = None) -> Iterator[dict]:
+        on_page: Callable[[str], None] | None = None,
+        file_timeout: float | None = None) -> Iterator[dict]:
     """Process documents; yield one result dict per document as each finishes.
 
     Results for documents that fail before OCR (bad input) come first.
     on_page(source) is called as each page comes back (progress bars).
+    file_timeout: no page of a document starts later than this many seconds after
+    its first page did (a page in flight is bounded by page_timeout), so one huge
+    or pathological file cannot hold the pool for long.
     """
     timeout = float(config["processing"]["page_timeout"])
     taken: set[Path] = set()
@@ -212,7 +231,7 @@ def run(sources: Iterable[Path], out_dir: Path, pipeline: dict, config: dict, wo
         job.work_dir = Path(tempfile.mkdtemp(prefix=f"{job.sha256[:12]}-", dir=work_root))
         jobs.append(job)
     if jobs:
-        yield from _run_pages(jobs, pipeline, workers, timeout, on_page)
+        yield from _run_pages(jobs, pipeline, workers, timeout, on_page, file_timeout)
 
 
 def _tasks(jobs: list[Job], pipeline: dict, timeout: float) -> Iterator[tuple[Job, PageTask]]:
@@ -221,8 +240,20 @@ def _tasks(jobs: list[Job], pipeline: dict, timeout: float) -> Iterator[tuple[Jo
             yield job, PageTask(job.info, index, pipeline, str(job.work_dir), timeout)
 
 
+def _over_time(job: Job, file_timeout: float | None) -> bool:
+    """Whether the job has failed, marking it failed once it has run past file_timeout."""
+    if job.error is None and file_timeout and job.started is not None \
+            and time.monotonic() - job.started > file_timeout:
+        job.error = EngineError(
+            f"Xử lý tệp quá thời gian cho phép ({file_timeout:.0f} giây).",
+            f"Processing the file took longer than the limit ({file_timeout:.0f} s).",
+        )
+    return job.error is not None
+
+
 def _run_pages(jobs: list[Job], pipeline: dict, workers: int, timeout: float,
-               on_page: Callable[[str], None] | None = None) -> Iterator[dict]:
+               on_page: Callable[[str], None] | None = None,
+               file_timeout: float | None = None) -> Iterator[dict]:
     pending = _tasks(jobs, pipeline, timeout)
     retry: deque[tuple[Job, PageTask]] = deque()
     in_flight: dict[Future, tuple[Job, PageTask, bool]] = {}
@@ -244,9 +275,11 @@ def _run_pages(jobs: list[Job], pipeline: dict, workers: int, timeout: float,
                 job, task = retry.popleft() if retry else next(pending, (None, None))
                 if job is None:
                     break
-                if job.error is not None:
+                if _over_time(job, file_timeout):
                     yield from page_done(job)
                     continue
+                if job.started is None:
+                    job.started = time.monotonic()
                 in_flight[pool.submit(process_page, task)] = (job, task, retried)
             if not in_flight:
                 break

@@ -272,16 +272,20 @@ def coverage_dossiers(conn: sqlite3.Connection, start: str, end: str) -> list[di
     finished on/after it, or not finished), then every dossier with no usable
     received day (they belong to no period; the report counts them apart).
     """
-    rows = conn.execute(
-        _COVERAGE_SELECT + "WHERE d.received_date <= :end AND d.received_date GLOB " + _ISO_DAY +
+    found = []
+    for where in (
+        "WHERE d.received_date <= :end AND d.received_date GLOB " + _ISO_DAY +
         " AND (d.received_date >= :start OR d.finished_date IS NULL OR d.finished_date >= :start)",
-        {"start": start, "end": end},
-    ).fetchall()
-    rows += conn.execute(
-        _COVERAGE_SELECT + "WHERE d.received_date IS NULL OR d.received_date NOT GLOB " + _ISO_DAY
-    ).fetchall()
-    return [{**dict(row), "has_document": bool(row["has_document"]), "has_result": bool(row["has_result"])}
-            for row in rows]
+        "WHERE d.received_date IS NULL OR d.received_date NOT GLOB " + _ISO_DAY,
+    ):
+        cursor = conn.execute(_COVERAGE_SELECT + where, {"start": start, "end": end})
+        # Plain tuples zipped into dicts: about twice as fast as sqlite3.Row on 100k rows.
+        cursor.row_factory = None
+        names = [column[0] for column in cursor.description]
+        found.extend(dict(zip(names, row)) for row in cursor)
+    for dossier in found:
+        dossier["has_document"], dossier["has_result"] = bool(dossier["has_document"]), bool(dossier["has_result"])
+    return found
 
 
 def insert_dossiers(conn: sqlite3.Connection, dossiers: list[dict]) -> None:
@@ -297,9 +301,325 @@ def insert_dossiers(conn: sqlite3.Connection, dossiers: list[dict]) -> None:
 def insert_documents(conn: sqlite3.Connection, documents: list[dict]) -> None:
     """Bulk insert of document rows (benchmarks); save_document is the one-at-a-time upsert."""
     stamp = now_iso()
-    encoded = [_encode({"part": 0, **document}) for document in documents]
+    encoded = [_encode({"part": 0, "first_page": 1, **document}) for document in documents]
     conn.executemany(
         f"INSERT INTO documents ({', '.join(DOCUMENT_COLUMNS)}, created_at, updated_at) "
         f"VALUES ({', '.join('?' for _ in DOCUMENT_COLUMNS)}, ?, ?)",
         [[document.get(column) for column in DOCUMENT_COLUMNS] + [stamp, stamp] for document in encoded],
     )
+
+
+# --- reprocess ---
+# A reprocess run is keyed by a hash of its selection, mode and pipeline
+# definitions; its items are the documents it selected. An item is done once
+# its new output and catalogue rows are committed (one transaction), so a
+# rerun of the same command after a kill picks up the items still pending.
+REPROCESS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reprocess_runs (
+    key TEXT PRIMARY KEY,
+    selection TEXT NOT NULL,               -- JSON, for people
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    pages_done INTEGER NOT NULL DEFAULT 0,
+    seconds REAL NOT NULL DEFAULT 0,       -- wall time of OCR work over all sittings
+    workers INTEGER
+);
+CREATE TABLE IF NOT EXISTS reprocess_items (
+    run_key TEXT NOT NULL REFERENCES reprocess_runs (key) ON DELETE CASCADE,
+    document_id INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    status TEXT NOT NULL,                  -- pending|done|failed|missing
+    error TEXT,
+    link_changed INTEGER NOT NULL DEFAULT 0,
+    finished_at TEXT,
+    PRIMARY KEY (run_key, document_id)
+);
+"""
+REPROCESSABLE = ("done", "failed")
+
+
+def select_for_reprocess(conn: sqlite3.Connection, *, created_from: str | None = None,
+                         created_to: str | None = None, dossier: str | None = None,
+                         status: str | None = None, older_than: dict[str, str] | None = None,
+                         source_glob: str | None = None, first_part_only: bool = False) -> list[dict]:
+    """Documents matching every given selector (done or failed ones), oldest first.
+
+    created_from/created_to: ISO UTC bounds on created_at (to is exclusive);
+    status: failed | review | unlinked; older_than: {pipeline name: current hash},
+    a document matches when its hash differs from its pipeline's (or the
+    pipeline is gone); source_glob matches the source or where the original is kept.
+    """
+    where = [f"status IN ({', '.join('?' for _ in REPROCESSABLE)})"]
+    params: list[Any] = list(REPROCESSABLE)
+    if created_from:
+        where.append("created_at >= ?")
+        params.append(created_from)
+    if created_to:
+        where.append("created_at < ?")
+        params.append(created_to)
+    if dossier:
+        where.append("dossier_code = ?")
+        params.append(dossier)
+    if status == "failed":
+        where.append("status = 'failed'")
+    elif status == "review":
+        where.append("link_status = 'review'")
+    elif status == "unlinked":
+        where.append("status = 'done' AND COALESCE(link_status, 'none') = 'none'")
+    if older_than is not None:
+        cases = " ".join("WHEN ? THEN ?" for _ in older_than)
+        where.append(f"pipeline_hash IS NOT (CASE pipeline {cases} END)" if older_than else "1")
+        for name, digest in older_than.items():
+            params += [name, digest]
+    if source_glob:
+        where.append("(source GLOB ? OR original GLOB ?)")
+        params += [source_glob, source_glob]
+    if first_part_only:
+        where.append("part = 0")
+    rows = conn.execute(f"SELECT * FROM documents WHERE {' AND '.join(where)} ORDER BY id", params)
+    return [_document_row(row) for row in rows]
+
+
+def open_run(conn: sqlite3.Connection, key: str, selection: dict, document_ids: list[int],
+             restart: bool) -> dict:
+    """Create or resume the run `key` and add the selected documents as pending items.
+
+    On resume, finished items stay finished, failed and missing ones are tried
+    again, and newly matching documents join. restart (--force) forgets the
+    run's progress. Returns the run row.
+    """
+    conn.executescript(REPROCESS_SCHEMA)
+    with transaction(conn):
+        if restart:
+            conn.execute("DELETE FROM reprocess_runs WHERE key=?", (key,))
+        conn.execute(
+            "INSERT INTO reprocess_runs (key, selection, started_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO NOTHING",
+            (key, json.dumps(selection, ensure_ascii=False, sort_keys=True), now_iso()),
+        )
+        conn.execute("DELETE FROM reprocess_items WHERE run_key=? AND status IN ('failed', 'missing')", (key,))
+        conn.executemany(
+            "INSERT INTO reprocess_items (run_key, document_id, status) VALUES (?, ?, 'pending') "
+            "ON CONFLICT (run_key, document_id) DO NOTHING",
+            [(key, document_id) for document_id in document_ids],
+        )
+        conn.execute("UPDATE reprocess_runs SET finished_at=NULL WHERE key=?", (key,))
+    return dict(conn.execute("SELECT * FROM reprocess_runs WHERE key=?", (key,)).fetchone())
+
+
+def run_items(conn: sqlite3.Connection, key: str, status: str | None = None) -> list[dict]:
+    conn.executescript(REPROCESS_SCHEMA)
+    query = "SELECT * FROM reprocess_items WHERE run_key=?" + (" AND status=?" if status else "")
+    rows = conn.execute(query + " ORDER BY document_id", (key, status) if status else (key,))
+    return [dict(row) for row in rows]
+
+
+def finish_item(conn: sqlite3.Connection, key: str, document_id: int, status: str,
+                error: str | None = None, link_changed: bool = False) -> None:
+    conn.execute(
+        "UPDATE reprocess_items SET status=?, error=?, link_changed=?, finished_at=? "
+        "WHERE run_key=? AND document_id=?",
+        (status, error, int(link_changed), now_iso(), key, document_id),
+    )
+
+
+def save_reprocessed(conn: sqlite3.Connection, key: str, document_id: int, result: dict,
+                     pipeline: dict, link: dict | None, link_changed: bool) -> None:
+    """A new version of an existing document and its run item, in one transaction.
+
+    link: new link columns, or None to leave the document's link untouched (manual links).
+    """
+    with transaction(conn):
+        update_document(
+            conn, document_id, output=result["output"], text_path=result["text_path"],
+            pipeline=pipeline["name"], pipeline_hash=pipeline["hash"], status="done", error=None,
+            page_count=len(result["pages"]), **(link or {}),
+        )
+        save_pages(conn, document_id, [
+            {"page_no": number, **page} for number, page in enumerate(result["pages"], start=1)
+        ])
+        record_version(conn, document_id, result["output"], pipeline["name"], pipeline["hash"])
+        finish_item(conn, key, document_id, "done", link_changed=link_changed)
+
+
+def save_relinked(conn: sqlite3.Connection, key: str, document_id: int, link: dict | None,
+                  link_changed: bool) -> None:
+    """New link columns (None: left as they are) and the run item, in one transaction."""
+    with transaction(conn):
+        if link:
+            update_document(conn, document_id, **link)
+        finish_item(conn, key, document_id, "done", link_changed=link_changed)
+
+
+def add_run_time(conn: sqlite3.Connection, key: str, pages: int, seconds: float, workers: int,
+                 finished: bool) -> None:
+    conn.execute(
+        "UPDATE reprocess_runs SET pages_done = pages_done + ?, seconds = seconds + ?, workers=?, "
+        "finished_at=? WHERE key=?",
+        (pages, seconds, workers, now_iso() if finished else None, key),
+    )
+
+
+def seconds_per_page_per_worker(conn: sqlite3.Connection, recent: int = 5) -> float | None:
+    """From the most recent runs that OCRed pages; None when there are none yet."""
+    conn.executescript(REPROCESS_SCHEMA)
+    row = conn.execute(
+        "SELECT SUM(seconds * workers) AS busy, SUM(pages_done) AS pages FROM ("
+        "SELECT seconds, workers, pages_done FROM reprocess_runs WHERE pages_done > 0 AND workers > 0 "
+        "ORDER BY started_at DESC LIMIT ?)", (recent,),
+    ).fetchone()
+    return row["busy"] / row["pages"] if row["pages"] else None
+
+
+# --- watch (intake service) ---
+# What happened to each claimed file that did not simply become a document:
+# a byte-identical repeat set aside, or a file quarantined. `claim` is the
+# watcher's claim id, so a step redone after a crash notes an event only once.
+WATCH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS intake_events (
+    id INTEGER PRIMARY KEY,
+    claim TEXT NOT NULL,
+    kind TEXT NOT NULL,                    -- duplicate|quarantined
+    sha256 TEXT,
+    source TEXT NOT NULL,                  -- where the file was dropped
+    kept TEXT,                             -- where the file is now
+    officer TEXT,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (claim, kind)
+);
+CREATE INDEX IF NOT EXISTS intake_events_created ON intake_events (created_at);
+"""
+
+
+def note_intake(conn: sqlite3.Connection, claim: str, kind: str, source: str, kept: str | None,
+                sha256: str | None = None, officer: str | None = None, error: str | None = None) -> bool:
+    """Record an intake event once per claim; whether it was new."""
+    conn.executescript(WATCH_SCHEMA)
+    cursor = conn.execute(
+        "INSERT INTO intake_events (claim, kind, sha256, source, kept, officer, error, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (claim, kind) DO NOTHING",
+        (claim, kind, sha256, source, kept, officer, error, now_iso()),
+    )
+    return cursor.rowcount == 1
+
+
+def intake_events(conn: sqlite3.Connection, kind: str | None = None) -> list[dict]:
+    conn.executescript(WATCH_SCHEMA)
+    query = "SELECT * FROM intake_events" + (" WHERE kind=?" if kind else "") + " ORDER BY id"
+    return [dict(row) for row in conn.execute(query, (kind,) if kind else ())]
+
+
+def watch_counts(conn: sqlite3.Connection, since: str) -> dict:
+    """Counts for `digitize status` since an ISO UTC time (the start of today)."""
+    conn.executescript(WATCH_SCHEMA)
+
+    def count(query: str, *params: Any) -> int:
+        return int(conn.execute(query, params).fetchone()[0])
+
+    last = conn.execute(
+        "SELECT source, error, created_at FROM intake_events WHERE kind='quarantined' ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    return {
+        "done_today": count("SELECT COUNT(*) FROM documents WHERE status IN ('done', 'skipped') "
+                            "AND output IS NOT NULL AND updated_at >= ?", since),
+        "failed_today": count("SELECT COUNT(*) FROM intake_events WHERE kind='quarantined' AND created_at >= ?",
+                              since),
+        "duplicates_today": count("SELECT COUNT(*) FROM intake_events WHERE kind='duplicate' AND created_at >= ?",
+                                  since),
+        "in_review": count("SELECT COUNT(*) FROM documents WHERE link_status='review'"),
+        "last_error": dict(last) if last else None,
+    }
+
+
+def registry_dossiers(conn: sqlite3.Connection) -> list[dict]:
+    return [dict(row) for row in conn.execute("SELECT * FROM dossiers ORDER BY code")]
+
+
+def registry_stamp(conn: sqlite3.Connection) -> list:
+    """Changes whenever an import adds or changes dossiers (relink runs are keyed by it)."""
+    row = conn.execute("SELECT COUNT(*) AS n, MAX(updated_at) AS latest, "
+                       "(SELECT MAX(id) FROM dossier_changes) AS change FROM dossiers").fetchone()
+    return [row["n"], row["latest"], row["change"]]
+
+
+# --- registry and linking (issue 3) ---
+def _same(old: Any, new: Any) -> bool:
+    """Registry values compare as text: SQLite may hand back 10 for "10"."""
+    return (None if old is None else str(old)) == (None if new is None else str(new))
+
+
+def upsert_dossiers(conn: sqlite3.Connection, rows: list[dict]) -> dict:
+    """Insert or update registry rows by code, recording every changed field in
+    dossier_changes, all in one transaction. {"added", "updated", "unchanged"}
+    counts and the lists of added and updated codes."""
+    added, updated, unchanged = [], [], 0
+    stamp = now_iso()
+    with transaction(conn):
+        for row in rows:
+            values = [row.get(column) for column in DOSSIER_COLUMNS]
+            old = conn.execute("SELECT * FROM dossiers WHERE code=?", (row["code"],)).fetchone()
+            if old is None:
+                conn.execute(
+                    f"INSERT INTO dossiers ({', '.join(DOSSIER_COLUMNS)}, imported_at, updated_at) "
+                    f"VALUES ({', '.join('?' for _ in DOSSIER_COLUMNS)}, ?, ?)", [*values, stamp, stamp])
+                added.append(row["code"])
+                continue
+            changed = [c for c in DOSSIER_COLUMNS[1:] if not _same(old[c], row.get(c))]
+            if not changed:
+                unchanged += 1
+                continue
+            conn.execute(f"UPDATE dossiers SET {', '.join(f'{c}=?' for c in changed)}, updated_at=? WHERE code=?",
+                         [*(row.get(c) for c in changed), stamp, row["code"]])
+            conn.executemany(
+                "INSERT INTO dossier_changes (code, field, old_value, new_value, changed_at) VALUES (?, ?, ?, ?, ?)",
+                [(row["code"], c, None if old[c] is None else str(old[c]),
+                  None if row.get(c) is None else str(row[c]), stamp) for c in changed])
+            updated.append(row["code"])
+    return {"added": len(added), "updated": len(updated), "unchanged": unchanged,
+            "added_codes": added, "updated_codes": updated}
+
+
+def list_dossiers(conn: sqlite3.Connection, start: str | None = None, end: str | None = None) -> list[dict]:
+    """Registry rows received in [start, end] (ISO days, inclusive), all when no bounds."""
+    rows = conn.execute(
+        "SELECT * FROM dossiers WHERE (:start IS NULL OR received_date >= :start) "
+        "AND (:end IS NULL OR received_date <= :end) ORDER BY received_date, code",
+        {"start": start, "end": end})
+    return [dict(row) for row in rows]
+
+
+def get_dossier(conn: sqlite3.Connection, code: str) -> dict | None:
+    row = conn.execute("SELECT * FROM dossiers WHERE code=?", (code,)).fetchone()
+    return dict(row) if row else None
+
+
+def dossier_changes(conn: sqlite3.Connection, code: str) -> list[dict]:
+    rows = conn.execute("SELECT * FROM dossier_changes WHERE code=? ORDER BY id", (code,))
+    return [dict(row) for row in rows]
+
+
+def documents_in_review(conn: sqlite3.Connection) -> list[dict]:
+    rows = conn.execute("SELECT * FROM documents WHERE link_status='review' ORDER BY id")
+    return [_document_row(row) for row in rows]
+
+
+def documents_to_relink(conn: sqlite3.Connection) -> list[dict]:
+    """Processed documents without a link that a registry import may now link:
+    in review or unlinked, never decided by hand."""
+    rows = conn.execute(
+        "SELECT * FROM documents WHERE status='done' AND COALESCE(link_status, 'none') IN ('review', 'none') "
+        "AND COALESCE(link_method, '') != 'manual' ORDER BY id")
+    return [_document_row(row) for row in rows]
+
+
+def set_link(conn: sqlite3.Connection, document_id: int, link: dict, manual: bool = False) -> bool:
+    """Write a link decision (link.decide_link's dict: status, method, confidence,
+    dossier, candidates) onto a document. An automatic decision never replaces
+    a manual one: False then, and nothing is written."""
+    row = conn.execute("SELECT link_method FROM documents WHERE id=?", (document_id,)).fetchone()
+    if row is None or (row["link_method"] == "manual" and not manual):
+        return False
+    update_document(conn, document_id, dossier_code=link.get("dossier"), link_status=link["status"],
+                    link_method="manual" if manual else link.get("method"),
+                    link_confidence=link.get("confidence"), candidates=link.get("candidates"))
+    return True

@@ -1,0 +1,252 @@
+"""The watched folder's file moves, as plain functions: what is junk, claiming,
+durable moves, where outputs, originals, repeats and quarantined files go.
+
+Layout under the work area and the archive:
+    work/claimed/<claim id>/<path below the inbox>   a claimed file (the claim id
+                                                    orders claims and names the event)
+    archive/YYYY/MM/<name>.pdf + .txt                the searchable PDF and its text
+    archive/originals/YYYY/MM/<path below the inbox> the original, once filed
+    archive/duplicates/<path below the inbox>        byte-identical repeats, set aside
+    quarantine/<path below the inbox>                a file that failed + NAME.error.txt
+The first folder below the inbox names the officer or scanner.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import time
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import count
+from pathlib import Path
+from typing import Iterator
+
+import pikepdf
+
+from .assemble import fsync_dir, write_text_atomic
+from .engine import sha256_of
+from .errors import DigitizeError
+from .link import safe_name
+
+# Compared lower-case, against every part of the path below the inbox.
+JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini", "@eadir", "$recycle.bin", "#recycle",
+              "system volume information"}
+JUNK_SUFFIXES = (".tmp", ".part", ".crdownload")
+PARTIAL = ".partial"
+_claims = count()
+
+
+def is_junk(rel: Path) -> bool:
+    """Files the watcher never takes: system litter, hidden files, downloads in progress."""
+    for part in rel.parts:
+        if part.startswith((".", "~$")) or part.lower() in JUNK_NAMES:
+            return True
+    return rel.name.lower().endswith(JUNK_SUFFIXES)
+
+
+def officer_of(rel: Path) -> str | None:
+    """The first folder below the inbox names the officer or scanner (NFC: macOS writes NFD)."""
+    return unicodedata.normalize("NFC", rel.parts[0]) if len(rel.parts) > 1 else None
+
+
+def walk_inbox(inbox: Path) -> Iterator[Path]:
+    """Every regular, non-junk file below the inbox (junk folders are not entered, links not followed)."""
+    for root, dirs, files in os.walk(inbox):
+        here = Path(root)
+        rel_root = here.relative_to(inbox)
+        dirs[:] = [d for d in dirs if not is_junk(rel_root / d)]
+        for name in files:
+            path = here / name
+            if not is_junk(rel_root / name) and path.is_file() and not path.is_symlink():
+                yield path
+
+
+def move_durably(source: Path, target: Path) -> None:
+    """Move a file so that after a crash it is in exactly one of the two places.
+
+    Same file system: one rename, then both folders fsynced. Across file systems
+    (an inbox on a mounted share, an archive on another disk): copy to a hidden
+    .partial name beside the target, fsync, rename, fsync the folder, and only
+    then unlink the source; a crash before the unlink leaves the file in both
+    places, and the next claim of the source is then a byte-identical repeat.
+    """
+    if target.exists():
+        raise FileExistsError(errno.EEXIST, "target exists", str(target))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        partial = target.with_name(f".{target.name}{PARTIAL}")
+        shutil.copy2(source, partial)
+        with partial.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.rename(partial, target)
+        fsync_dir(target.parent)
+        source.unlink()
+    else:
+        fsync_dir(target.parent)
+    fsync_dir(source.parent)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    path: Path  # work/claimed/<claim>/<rel>
+    claim: str
+    rel: Path  # where it was below the inbox
+
+    @property
+    def officer(self) -> str | None:
+        return officer_of(self.rel)
+
+    def source(self, inbox: Path) -> Path:
+        return inbox / self.rel
+
+
+def new_claim_id() -> str:
+    """Sorts by claim time; unique within the process and across restarts."""
+    return f"{time.time_ns():016x}-{os.getpid()}-{next(_claims)}"
+
+
+def claim(path: Path, inbox: Path, claimed_root: Path) -> Claimed:
+    """Take a file out of the inbox by an atomic move into the claimed area."""
+    rel = path.relative_to(inbox)
+    claim_id = new_claim_id()
+    target = claimed_root / claim_id / rel
+    move_durably(path, target)
+    return Claimed(target, claim_id, rel)
+
+
+def claimed_items(claimed_root: Path) -> list[Claimed]:
+    """What is claimed and not yet finished, oldest claim first.
+
+    Leftovers of a crash are tidied on the way: half-copied .partial files
+    (their source is still in the inbox) and claim folders left empty.
+    """
+    items = []
+    if not claimed_root.is_dir():
+        return items
+    for claim_dir in sorted(claimed_root.iterdir()):
+        found = []
+        for root, _, files in os.walk(claim_dir):
+            for name in files:
+                path = Path(root) / name
+                if name.endswith(PARTIAL):
+                    path.unlink(missing_ok=True)
+                else:
+                    found.append(Claimed(path, claim_dir.name, path.relative_to(claim_dir)))
+        if found:
+            items.extend(found)
+        else:
+            remove_empty_dirs(claim_dir, claimed_root)
+    return items
+
+
+def remove_empty_dirs(folder: Path, stop: Path) -> None:
+    """Remove `folder` and its parents up to (not including) `stop` while they are empty."""
+    for root, dirs, _ in os.walk(folder, topdown=False):
+        for name in dirs:
+            try:
+                os.rmdir(Path(root) / name)
+            except OSError:
+                pass
+    while folder != stop and stop in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
+
+def free_path(folder: Path, name: str) -> Path:
+    """`folder/name`, or `name (2)`, `name (3)`, ... whichever does not exist yet."""
+    candidate = folder / name
+    stem, suffix = Path(name).stem, Path(name).suffix
+    number = 2
+    while candidate.exists():
+        candidate = folder / f"{stem} ({number}){suffix}"
+        number += 1
+    return candidate
+
+
+def pdf_sha256(path: Path) -> str | None:
+    """The sha256 of the source recorded in one of our PDFs, if it is one."""
+    try:
+        with pikepdf.open(path) as pdf:
+            value = pdf.docinfo.get("/Sha256")
+            return str(value) if value is not None else None
+    except (pikepdf.PdfError, OSError, ValueError):
+        return None
+
+
+def _is_output_of(target: Path, sha256: str) -> bool:
+    """Our PDF of that source (recorded sha256), or a copy of it (a PDF filed as it came)."""
+    return pdf_sha256(target) == sha256 or sha256_of(target) == sha256
+
+
+def filing_target(source: Path, sha256: str, archive: Path, taken: set[Path]) -> Path:
+    """Where the searchable PDF of `source` goes: archive/YYYY/MM/<name>.pdf by the scan's time.
+
+    The same source always gets the same name, so a document redone after a
+    crash overwrites its own half-finished output instead of adding a second
+    one: a name already used by another document's PDF gets the sha256 prefix.
+    """
+    when = datetime.fromtimestamp(source.stat().st_mtime)
+    folder = archive / f"{when:%Y}" / f"{when:%m}"
+    stem = Path(safe_name(source.name)).stem
+    for name in (f"{stem}.pdf", f"{stem}-{sha256[:8]}.pdf", f"{stem}-{sha256}.pdf"):
+        target = folder / name
+        if target in taken or (target.exists() and not _is_output_of(target, sha256)):
+            continue
+        # Temp files of an earlier attempt killed while writing this target.
+        for stale in folder.glob(f".{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+        taken.add(target)
+        return target
+    raise FileExistsError(errno.EEXIST, "no free output name", str(folder / stem))
+
+
+def original_target(item: Claimed, sha256: str, archive: Path) -> Path:
+    """archive/originals/YYYY/MM/<path below the inbox>, by the scan's time; unique by sha256."""
+    when = datetime.fromtimestamp(item.path.stat().st_mtime)
+    target = archive / "originals" / f"{when:%Y}" / f"{when:%m}" / item.rel
+    if target.exists():
+        target = target.with_name(f"{target.stem}-{sha256[:8]}{target.suffix}")
+    return target if not target.exists() else free_path(target.parent, target.name)
+
+
+def duplicate_target(item: Claimed, archive: Path) -> Path:
+    """A byte-identical repeat goes to archive/duplicates/, never to the inbox again."""
+    return free_path(archive / "duplicates" / item.rel.parent, item.rel.name)
+
+
+def error_text(rel: Path, error: DigitizeError, sha256: str | None, when: datetime) -> str:
+    """The NAME.error.txt an officer reads beside a quarantined file."""
+    stamp = when.strftime("%d/%m/%Y %H:%M:%S")
+    return (
+        f"Tệp: {rel}\n"
+        f"Thời gian: {stamp}\n"
+        f"Lỗi: {error.vi}\n"
+        f"Cách xử lý: {error.advice_vi}\n"
+        f"\n"
+        f"File: {rel}\n"
+        f"Time: {when.isoformat(timespec='seconds')}\n"
+        f"Error: {error.en}\n"
+        f"What to do: {error.advice_en}\n"
+        + (f"\nsha256: {sha256}\n" if sha256 else "")
+    )
+
+
+def quarantine_target(item: Claimed, quarantine: Path) -> Path:
+    return free_path(quarantine / item.rel.parent, item.rel.name)
+
+
+def quarantine(item: Claimed, target: Path, error: DigitizeError, sha256: str | None) -> Path:
+    """Write NAME.error.txt, then move the file beside it; the error file path."""
+    note = target.with_name(target.name + ".error.txt")
+    write_text_atomic(note, error_text(item.rel, error, sha256, datetime.now().astimezone()))
+    move_durably(item.path, target)
+    return note
