@@ -8,6 +8,7 @@ fsynced, then renamed: a reader never sees half a PDF.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from contextlib import ExitStack
@@ -69,6 +70,40 @@ def write_metadata(pdf: pikepdf.Pdf, metadata: dict[str, str]) -> None:
     for key, value in metadata.items():
         if value not in (None, "") and key != "title":
             pdf.docinfo[Name("/" + key[:1].upper() + key[1:])] = str(value)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def pdf_sha256(path: Path) -> str | None:
+    """The sha256 of the source recorded in one of our PDFs, if it is one."""
+    try:
+        with pikepdf.open(path) as pdf:
+            value = pdf.docinfo.get("/Sha256")
+            return str(value) if value is not None else None
+    except (pikepdf.PdfError, OSError, ValueError):
+        return None
+
+
+def is_output_of(target: Path, sha256: str) -> bool:
+    """Our PDF of that source (recorded sha256), or a copy of it (a PDF filed as it came)."""
+    return pdf_sha256(target) == sha256 or sha256_of(target) == sha256
+
+
+def own_name(target: Path, sha256: str) -> Path:
+    """`target`, unless another source's output holds that name: then the sha256 prefix is added.
+
+    The same source always gets the same name, so a document redone after a
+    crash replaces its own earlier output instead of adding a second one.
+    """
+    if target.exists() and not is_output_of(target, sha256):
+        return target.with_name(f"{target.stem}-{sha256[:8]}{target.suffix}")
+    return target
 
 
 def fsync_dir(folder: Path) -> None:

@@ -7,11 +7,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from . import __version__, config as site_config, engine, errors, store
+from . import __version__, codes, config as site_config, coversheet, engine, errors, extract, link
+from . import periods as period_rules, registry, reports, reprocess, store
 from .pipelines import load_pipeline
-from . import reprocess
-from . import periods as period_rules, reports
-from . import codes, coversheet, extract, link, registry
 
 SCAN_SUFFIXES = {".pdf", ".tif", ".tiff", ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 
@@ -44,11 +42,36 @@ def cmd_paths(args: argparse.Namespace, config: dict) -> int:
     return errors.OK
 
 
+def _shown(result: dict) -> dict:
+    """A result as printed: page text left out, the citizen ID masked (output may land in logs)."""
+    def masked(fields: dict | None) -> dict | None:
+        return {**fields, "cccd": extract.mask_cccd(fields["cccd"])} if fields and fields.get("cccd") else fields
+
+    shown = {k: v for k, v in result.items() if k not in ("pages", "parts")}
+    shown["fields"] = masked(result["fields"])
+    shown["pages"] = [{k: p[k] for k in ("orientation", "skew", "confidence")} for p in result["pages"]]
+    shown["parts"] = [{**part, "fields": masked(part["fields"])} for part in result["parts"]]
+    return shown
+
+
+def _process_line(result: dict) -> str:
+    if result["status"] != "done":
+        return f"{result['status']:15} {result['source']}: {result['error']}"
+    lines = [f"xong / done     {result['source']} ({len(result['pages'])} trang/pages)"]
+    for part in result["parts"]:
+        state = (f"hồ sơ / dossier {part['dossier']}" if part["link"]["status"] == "linked"
+                 else "chờ xem xét / needs review" if part["link"]["status"] == "review"
+                 else "chưa liên kết / not linked")
+        lines.append(f"    trang/pages {part['first_page']}-{part['last_page']} → {part['output']} [{state}]")
+    return "\n".join(lines)
+
+
 def cmd_process(args: argparse.Namespace, config: dict) -> int:
     pipeline = load_pipeline(args.pipeline or config["processing"]["pipeline"])
     paths = site_config.resolve_paths(config)
     site_config.ensure_folders(paths)
-    out_dir = Path(args.out) if args.out else paths["archive"]
+    # Into the archive, linked documents are filed by dossier; --out keeps them together there.
+    out_dir = Path(args.out).absolute() if args.out else paths["archive"]
     out_dir.mkdir(parents=True, exist_ok=True)
     inputs = expand_inputs(args.paths)
     if not inputs:
@@ -57,18 +80,14 @@ def cmd_process(args: argparse.Namespace, config: dict) -> int:
     workers = args.workers or site_config.worker_count(config)
     conn = store.connect(paths["catalogue"])
     exit_code = errors.OK
-    for result in engine.run(inputs, out_dir, pipeline, config, workers, paths["work"], force=args.force):
+    results = engine.run(inputs, out_dir, pipeline, config, workers, paths["work"], force=args.force,
+                         registry=store.list_dossiers(conn), filing_root=None if args.out else paths["archive"])
+    for result in results:
         if result["sha256"]:
             store.save_result(conn, result, pipeline)
         if result["status"] != "done" and exit_code == errors.OK:
             exit_code = result["exit_code"]
-        shown = {k: v for k, v in result.items() if k != "pages"}
-        shown["pages"] = [{k: p[k] for k in ("orientation", "skew", "confidence")} for p in result["pages"]]
-        if result["status"] == "done":
-            line = f"xong / done     {result['source']} → {result['output']} ({len(result['pages'])} trang/pages)"
-        else:
-            line = f"{result['status']:15} {result['source']}: {result['error']}"
-        _emit(args, shown, line)
+        _emit(args, _shown(result), _process_line(result))
     return exit_code
 
 
@@ -146,7 +165,7 @@ def _dossier_code(text: str) -> str:
 
 def relink_waiting(conn) -> list[dict]:
     """Link the documents an import has just made linkable (their code arrived)."""
-    changes = link.relink(store.documents_to_relink(conn), store.registry_dossiers(conn))
+    changes = link.relink(store.documents_to_relink(conn), store.list_dossiers(conn))
     done = []
     with store.transaction(conn):
         for document_id, decided in changes:

@@ -27,13 +27,20 @@ def main() -> int:
     if paths["home"].exists():
         shutil.rmtree(paths["home"])
     step("Nơi lưu trữ / Where digitize keeps its files", ["paths"])
-    inbox_copy = paths["home"] / "samples"
-    shutil.copytree(SAMPLES, inbox_copy, ignore=shutil.ignore_patterns("*.py", "*.json", "*.csv", "*.md"))
-    code = step("Xử lý bản quét mẫu / Processing the sample scans",
-                ["process", str(inbox_copy), "--out", str(paths["archive"])])
-    print(f"\nKết quả / Results: {paths['archive']}")
+    step("Nhập danh sách hồ sơ / Importing the dossier registry",
+         ["registry", "import", str(SAMPLES / "registry.csv")])
+    scans = paths["home"] / "scans"
+    shutil.copytree(SAMPLES, scans, ignore=shutil.ignore_patterns("*.py", "*.json", "*.csv", "*.md"))
+    code = step("Xử lý bản quét mẫu / Processing the sample scans", ["process", str(scans)])
+    step("Chờ xem xét / Waiting for review", ["review"])
+    step("Tỷ lệ số hóa quý 4/2024 / Digitisation in 2024-Q4", ["coverage", "--quarter", "2024-Q4"])
+    reports_dir = paths["home"] / "reports"
+    step("Báo cáo cho lãnh đạo / Report for supervisors",
+         ["report", "--period", "2024-Q4", "--out", str(reports_dir)])
+    print(f"\nPDF tìm kiếm được / Searchable PDFs in {paths['archive']}:")
     for pdf in sorted(paths["archive"].rglob("*.pdf")):
         print(f"  {pdf.relative_to(paths['home'])}")
+    print(f"Báo cáo / Reports: {reports_dir}")
     print(f"Danh mục / Catalogue: {paths['catalogue']}")
     return code
 

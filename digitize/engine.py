@@ -8,12 +8,12 @@ document is assembled as soon as its last page is back.
 """
 from __future__ import annotations
 
-import hashlib
-import ctypes
+import multiprocessing
 import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import cv2
+import psutil
 
-from . import assemble, clean, ocr, orient, pages
+from . import assemble, barcodes, clean, link, ocr, orient, pages
 from .errors import AlreadyHasTextError, DigitizeError, EngineError, OutputError
 from .orient import PageAngle
 
@@ -45,7 +46,21 @@ class PageResult:
     skew: float
     confidence: float
     text: str
+    barcodes: list[dict]
     image: assemble.AssembledPage
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What stays the same for every document of one run."""
+
+    pipeline: dict
+    workers: int
+    page_timeout: float
+    registry: tuple[dict, ...] = ()  # dossiers a document may be linked to
+    filing_root: Path | None = None  # linked documents go to filing_root/YYYY/Qn/<code>/
+    file_timeout: float | None = None
+    on_page: Callable[[str], None] | None = None
 
 
 @dataclass
@@ -62,28 +77,38 @@ class Job:
     started: float | None = None  # monotonic time its first page went to a worker
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+# Workers are forked from a clean server process, never from the caller: a
+# fork of a process with threads (the watcher's, OpenCV's own pool) can
+# inherit a held lock and hang in the child.
+POOL_CONTEXT = multiprocessing.get_context("forkserver")
+POOL_CONTEXT.set_forkserver_preload(["digitize.engine"])
 
 
-PR_SET_PDEATHSIG = 1
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers, mp_context=POOL_CONTEXT, initializer=_init_worker,
+                               initargs=(os.getpid(),))
 
 
-def _init_worker() -> None:
+def _exit_when_gone(owner_pid: int) -> None:
+    """A worker outlives a SIGKILLed owner otherwise: its parent is the fork server, which
+    itself waits for the workers. Orphans would hold the watcher's lock and temp dirs."""
+    while True:
+        time.sleep(1.0)
+        try:
+            gone = psutil.Process(owner_pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            gone = True
+        if gone:
+            os._exit(1)
+
+
+def _init_worker(owner_pid: int) -> None:
     os.environ["OMP_THREAD_LIMIT"] = "1"
     cv2.setNumThreads(1)
-    # Ctrl-C reaches the whole terminal process group: the parent decides when
-    # to stop, a worker finishes its page. A worker dies with its parent (a
-    # SIGKILLed watcher must not leave orphans holding its lock and temp dirs).
+    # Ctrl-C reaches the whole terminal process group: the owner decides when
+    # to stop, a worker finishes its page.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
+    threading.Thread(target=_exit_when_gone, args=(owner_pid,), daemon=True).start()
 
 
 def process_page(task: PageTask) -> PageResult:
@@ -119,6 +144,8 @@ def process_page(task: PageTask) -> PageResult:
         skew=round(skew, 3),
         confidence=text_page.confidence,
         text=text_page.text,
+        # Codes are read on the upright page: zxing copes with any angle, but not with every skew.
+        barcodes=barcodes.decode_barcodes(grey),
         image=assemble.AssembledPage(
             str(image_path), archive.shape[1], archive.shape[0], dpi, colour, text_page.text_pdf,
         ),
@@ -130,42 +157,88 @@ def document_text(results: list[PageResult]) -> str:
     return ocr.nfc("\n\f".join(result.text for result in results) + "\n")
 
 
-def _finish(job: Job, pipeline: dict) -> dict:
-    ordered = [job.results[i] for i in range(job.info.page_count)]
-    text_path = job.target.with_suffix(".txt")
-    metadata = {
+def _part_target(job: Job, number: int, dossier: str | None, settings: Settings) -> Path:
+    """Where part `number` of a document goes: its own name beside the first part, or,
+    once linked and when filing is on, the dossier's folder in the archive."""
+    target = job.target if number == 0 else job.target.with_name(f"{job.target.stem}-part{number + 1}.pdf")
+    if dossier and settings.filing_root is not None:
+        received = next((d.get("received_date") for d in settings.registry if d["code"] == dossier), None)
+        target = assemble.own_name(link.filing_path(settings.filing_root, dossier, received, target.name),
+                                   job.sha256)
+    return target
+
+
+def _metadata(job: Job, part: dict, settings: Settings) -> dict[str, str | None]:
+    fields = part["fields"]
+    return {
         "title": job.source.name,
         "source": str(job.source),
         "sha256": job.sha256,
-        "pageCount": str(job.info.page_count),
-        "pipeline": pipeline["name"],
-        "pipelineVersion": pipeline["hash"],
-        "ocrLanguage": pipeline["ocr"]["lang"],
+        "pageCount": str(part["last_page"] - part["first_page"] + 1),
+        "firstPage": str(part["first_page"]),
+        "pipeline": settings.pipeline["name"],
+        "pipelineVersion": settings.pipeline["hash"],
+        "ocrLanguage": settings.pipeline["ocr"]["lang"],
+        "dossierCode": part["dossier"],
+        "linkStatus": part["link"]["status"],
+        "documentKind": fields.get("kind"),
+        "procedureCode": fields.get("procedure_code"),
+        "procedureName": fields.get("procedure_name"),
+        "applicant": fields.get("applicant"),
+        "ownerId": fields.get("cccd"),
+        "numberSymbol": fields.get("number"),
+        "issueDate": fields.get("issue_date"),
     }
-    # Both files are written and fsynced under staging names first; only then
-    # are they renamed over the previous output (a rename needs no free space),
-    # so a full disk leaves the previous PDF and sidecar whole (reprocess).
-    staged_pdf = job.target.with_name(f".{job.target.name}.new")
-    staged_text = text_path.with_name(f".{text_path.name}.new")
+
+
+def _finish(job: Job, settings: Settings) -> dict:
+    """Split into dossiers, link each, write every part's PDF and sidecar, then rename them all."""
+    ordered = [job.results[i] for i in range(job.info.page_count)]
+    analysis = link.analyse_document([r.text for r in ordered], [r.barcodes for r in ordered],
+                                     job.source.name, list(settings.registry))
+    # Everything is written and fsynced under staging names first; only then
+    # renamed over any previous output (a rename needs no free space), so a
+    # full disk leaves the previous PDF and sidecar whole (reprocess).
+    staged: list[tuple[Path, Path]] = []
+    parts = []
     try:
-        assemble.assemble_pdf([r.image for r in ordered], staged_pdf, metadata)
-        assemble.write_text_atomic(staged_text, document_text(ordered))
-        os.replace(staged_text, text_path)
-        os.replace(staged_pdf, job.target)
-        assemble.fsync_dir(job.target.parent)
+        for number, part in enumerate(analysis["parts"]):
+            chosen = ordered[part["first_page"] - 1:part["last_page"]]
+            target = _part_target(job, number, part["dossier"], settings)
+            text_path = target.with_suffix(".txt")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staged_pdf = target.with_name(f".{target.name}.new")
+            staged_text = text_path.with_name(f".{text_path.name}.new")
+            staged += [(staged_pdf, target), (staged_text, text_path)]
+            assemble.assemble_pdf([r.image for r in chosen], staged_pdf, _metadata(job, part, settings))
+            assemble.write_text_atomic(staged_text, document_text(chosen))
+            parts.append({
+                "part": number, "first_page": part["first_page"], "last_page": part["last_page"],
+                "output": str(target), "text_path": str(text_path), "dossier": part["dossier"],
+                "link": part["link"], "fields": part["fields"], "kind": part["fields"].get("kind"),
+            })
+        for staged_file, final in staged:
+            os.replace(staged_file, final)
+        for folder in {final.parent for _, final in staged}:
+            assemble.fsync_dir(folder)
     except OSError as exc:
-        staged_pdf.unlink(missing_ok=True)
-        staged_text.unlink(missing_ok=True)
+        for staged_file, _ in staged:
+            staged_file.unlink(missing_ok=True)
         raise OutputError(
             "Không ghi được tệp PDF kết quả.", f"Could not write the output PDF ({exc})."
         ) from exc
+    first = parts[0]
     return {
-        "output": str(job.target),
-        "text_path": str(text_path),
+        "output": first["output"],
+        "text_path": first["text_path"],
         "pages": [
             {"orientation": r.orientation, "skew": r.skew, "confidence": r.confidence, "text": r.text}
             for r in ordered
         ],
+        "dossier": first["dossier"],
+        "link": first["link"],
+        "fields": first["fields"],
+        "parts": parts,
     }
 
 
@@ -180,6 +253,10 @@ def _result(job: Job, status: str, **extra) -> dict:
         "pages": [],
         "error": error.one_line() if error else None,
         "exit_code": error.exit_code if error else 0,
+        "dossier": None,
+        "link": None,
+        "fields": {},
+        "parts": [],
         **extra,
     }
 
@@ -197,7 +274,8 @@ def run(sources: Iterable[Path], out_dir: Path, pipeline: dict, config: dict, wo
         work_root: Path, force: bool = False,
         target_for: Callable[[Path, Path, set], Path] = output_target,
         on_page: Callable[[str], None] | None = None,
-        file_timeout: float | None = None) -> Iterator[dict]:
+        file_timeout: float | None = None, registry: Iterable[dict] = (),
+        filing_root: Path | None = None) -> Iterator[dict]:
     """Process documents; yield one result dict per document as each finishes.
 
     Results for documents that fail before OCR (bad input) come first.
@@ -205,15 +283,19 @@ def run(sources: Iterable[Path], out_dir: Path, pipeline: dict, config: dict, wo
     file_timeout: no page of a document starts later than this many seconds after
     its first page did (a page in flight is bounded by page_timeout), so one huge
     or pathological file cannot hold the pool for long.
+    registry: the dossiers to link to; filing_root: where linked documents are
+    filed by year, quarter and dossier code (None: they stay at their target).
+    A scan of several dossiers gives one result with a part per dossier.
     """
-    timeout = float(config["processing"]["page_timeout"])
+    settings = Settings(pipeline, workers, float(config["processing"]["page_timeout"]), tuple(registry),
+                        filing_root, file_timeout, on_page)
     taken: set[Path] = set()
     jobs: list[Job] = []
     for source in sources:
         source = source.absolute()
         job = Job(source, "", out_dir)
         try:
-            job.sha256 = sha256_of(source)
+            job.sha256 = assemble.sha256_of(source)
             job.info = pages.inspect(source, config, force=force)
         except AlreadyHasTextError as exc:
             job.error = exc
@@ -231,7 +313,7 @@ def run(sources: Iterable[Path], out_dir: Path, pipeline: dict, config: dict, wo
         job.work_dir = Path(tempfile.mkdtemp(prefix=f"{job.sha256[:12]}-", dir=work_root))
         jobs.append(job)
     if jobs:
-        yield from _run_pages(jobs, pipeline, workers, timeout, on_page, file_timeout)
+        yield from _run_pages(jobs, settings)
 
 
 def _tasks(jobs: list[Job], pipeline: dict, timeout: float) -> Iterator[tuple[Job, PageTask]]:
@@ -251,19 +333,18 @@ def _over_time(job: Job, file_timeout: float | None) -> bool:
     return job.error is not None
 
 
-def _run_pages(jobs: list[Job], pipeline: dict, workers: int, timeout: float,
-               on_page: Callable[[str], None] | None = None,
-               file_timeout: float | None = None) -> Iterator[dict]:
-    pending = _tasks(jobs, pipeline, timeout)
+def _run_pages(jobs: list[Job], settings: Settings) -> Iterator[dict]:
+    workers, on_page = settings.workers, settings.on_page
+    pending = _tasks(jobs, settings.pipeline, settings.page_timeout)
     retry: deque[tuple[Job, PageTask]] = deque()
     in_flight: dict[Future, tuple[Job, PageTask, bool]] = {}
     remaining = {id(job): job.info.page_count for job in jobs}
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
+    pool = _new_pool(workers)
 
     def page_done(job: Job) -> Iterator[dict]:
         remaining[id(job)] -= 1
         if remaining[id(job)] == 0:
-            yield _complete(job, pipeline)
+            yield _complete(job, settings)
 
     try:
         while True:
@@ -275,7 +356,7 @@ def _run_pages(jobs: list[Job], pipeline: dict, workers: int, timeout: float,
                 job, task = retry.popleft() if retry else next(pending, (None, None))
                 if job is None:
                     break
-                if _over_time(job, file_timeout):
+                if _over_time(job, settings.file_timeout):
                     yield from page_done(job)
                     continue
                 if job.started is None:
@@ -294,7 +375,7 @@ def _run_pages(jobs: list[Job], pipeline: dict, workers: int, timeout: float,
                         on_page(str(job.source))
                 except BrokenProcessPool:
                     pool.shutdown(wait=False, cancel_futures=True)
-                    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
+                    pool = _new_pool(workers)
                     if retried:
                         job.error = EngineError(
                             f"Tiến trình xử lý trang {task.index + 1} bị dừng đột ngột.",
@@ -321,10 +402,10 @@ def _run_pages(jobs: list[Job], pipeline: dict, workers: int, timeout: float,
                 shutil.rmtree(job.work_dir, ignore_errors=True)
 
 
-def _complete(job: Job, pipeline: dict) -> dict:
+def _complete(job: Job, settings: Settings) -> dict:
     try:
         if job.error is None:
-            return _result(job, "done", **_finish(job, pipeline))
+            return _result(job, "done", **_finish(job, settings))
     except DigitizeError as exc:
         job.error = exc
     finally:

@@ -23,10 +23,7 @@ from itertools import count
 from pathlib import Path
 from typing import Iterator
 
-import pikepdf
-
-from .assemble import fsync_dir, write_text_atomic
-from .engine import sha256_of
+from .assemble import fsync_dir, is_output_of, write_text_atomic
 from .errors import DigitizeError
 from .link import safe_name
 
@@ -172,21 +169,6 @@ def free_path(folder: Path, name: str) -> Path:
     return candidate
 
 
-def pdf_sha256(path: Path) -> str | None:
-    """The sha256 of the source recorded in one of our PDFs, if it is one."""
-    try:
-        with pikepdf.open(path) as pdf:
-            value = pdf.docinfo.get("/Sha256")
-            return str(value) if value is not None else None
-    except (pikepdf.PdfError, OSError, ValueError):
-        return None
-
-
-def _is_output_of(target: Path, sha256: str) -> bool:
-    """Our PDF of that source (recorded sha256), or a copy of it (a PDF filed as it came)."""
-    return pdf_sha256(target) == sha256 or sha256_of(target) == sha256
-
-
 def filing_target(source: Path, sha256: str, archive: Path, taken: set[Path]) -> Path:
     """Where the searchable PDF of `source` goes: archive/YYYY/MM/<name>.pdf by the scan's time.
 
@@ -199,7 +181,7 @@ def filing_target(source: Path, sha256: str, archive: Path, taken: set[Path]) ->
     stem = Path(safe_name(source.name)).stem
     for name in (f"{stem}.pdf", f"{stem}-{sha256[:8]}.pdf", f"{stem}-{sha256}.pdf"):
         target = folder / name
-        if target in taken or (target.exists() and not _is_output_of(target, sha256)):
+        if target in taken or (target.exists() and not is_output_of(target, sha256)):
             continue
         # Temp files of an earlier attempt killed while writing this target.
         for stale in folder.glob(f".{name}.*.tmp"):

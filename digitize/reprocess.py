@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from . import codes, config as site_config, engine, errors, link, pages, periods, pipelines, store
+from .assemble import sha256_of
 
 DEFAULT_SECONDS_PER_PAGE = 1.5  # per worker, until a run here has measured it
 LINK_COLUMNS = ("dossier_code", "link_status", "link_method", "link_confidence", "candidates", "fields", "kind")
@@ -142,19 +143,24 @@ def _barcodes_per_page(document: dict, page_total: int) -> list[list[dict]]:
     return found
 
 
-def new_link(document: dict, pages_text: list[str], registry: list[dict]) -> dict | None:
-    """The link columns extraction and linking give now; None for a manual link (kept as it is)."""
+def link_columns(document: dict, analysis: dict) -> dict | None:
+    """The link columns an analysis gives (link.analyse_document's, or an engine result);
+    None for a manual link, which is kept as it is."""
     if document.get("link_method") == "manual":
         return None
-    analysis = link.analyse_document(pages_text, _barcodes_per_page(document, len(pages_text)),
-                                     Path(document["source"]).name, registry)
     decided = analysis["link"]
-    columns = {
+    return {
         "dossier_code": decided["dossier"], "link_status": decided["status"], "link_method": decided["method"],
         "link_confidence": decided["confidence"], "candidates": decided["candidates"],
         "fields": analysis["fields"], "kind": analysis["fields"]["kind"],
     }
-    return columns
+
+
+def new_link(document: dict, pages_text: list[str], registry: list[dict]) -> dict | None:
+    """Extraction and linking again on the stored text (no OCR)."""
+    analysis = link.analyse_document(pages_text, _barcodes_per_page(document, len(pages_text)),
+                                     Path(document["source"]).name, registry)
+    return link_columns(document, analysis)
 
 
 def link_changed(document: dict, columns: dict | None) -> bool:
@@ -271,7 +277,7 @@ def _ocr_batch(conn, key: str, todo: list[dict], args, config: dict, workers: in
         problem = None
         if not original.is_file():
             problem = errors.InputFileError(f"Không tìm thấy bản gốc: {original}", f"Original not found: {original}")
-        elif engine.sha256_of(original) != document["sha256"]:
+        elif sha256_of(original) != document["sha256"]:
             problem = errors.InputFileError(f"Bản gốc đã bị thay đổi: {original}",
                                             f"The original has changed since it was processed: {original}")
         if problem:
@@ -293,7 +299,8 @@ def _ocr_batch(conn, key: str, todo: list[dict], args, config: dict, workers: in
             return Path(previous) if previous else engine.output_target(source, out_dir, taken)
 
         results = engine.run([original for _, original in members], paths["archive"], pipeline, config, workers,
-                             paths["work"], force=True, target_for=target_for, on_page=reporter.page)
+                             paths["work"], force=True, target_for=target_for, on_page=reporter.page,
+                             registry=registry)
         try:
             for result in results:
                 document = by_source[result["source"]]
@@ -306,7 +313,7 @@ def _ocr_batch(conn, key: str, todo: list[dict], args, config: dict, workers: in
                     if result["exit_code"] == errors.OUTPUT_FILE:
                         return errors.OUTPUT_FILE, result["error"]
                     continue
-                columns = new_link(document, [p["text"] for p in result["pages"]], registry)
+                columns = link_columns(document, result)
                 changed = link_changed(document, columns)
                 try:
                     store.save_reprocessed(conn, key, document["id"], result, pipeline, columns, changed)
@@ -366,7 +373,7 @@ def reprocess(args, config: dict) -> int:
         return errors.OK
 
     tally = Tally(documents=len(todo), pages=sum(page_count(d, config) for d in todo))
-    registry = store.registry_dossiers(conn)
+    registry = store.list_dossiers(conn)
     previous_term = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     interrupted, stopped, exit_code = False, None, errors.OK
     try:

@@ -34,8 +34,8 @@ from pathlib import Path
 import psutil
 from PIL import Image, ImageDraw, ImageFont
 
-from .intake import pdf_sha256
-from .engine import sha256_of
+from .assemble import pdf_sha256
+from .assemble import sha256_of
 
 FONT = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
 WORDS = ("hồ sơ", "tiếp nhận", "Ủy ban nhân dân", "xã", "đăng ký", "khai sinh", "chứng thực", "bản sao",

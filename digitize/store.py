@@ -227,27 +227,44 @@ def document_versions(conn: sqlite3.Connection, document_id: int) -> list[dict]:
 
 def save_result(conn: sqlite3.Connection, result: dict, pipeline: dict, officer: str | None = None,
                 original: str | None = None) -> int:
-    """Record one engine result (document row, its pages, a version); the document id."""
+    """Record one engine result: a document row per dossier part, its pages, its link
+    (never over a manual one) and a version; the first part's document id."""
+    pages = result["pages"]
+    parts = result.get("parts") or [{
+        "part": 0, "first_page": 1, "last_page": len(pages), "output": result["output"],
+        "text_path": result["text_path"], "link": result.get("link"), "fields": result.get("fields") or None,
+        "kind": None,
+    }]
+    ids = []
     with transaction(conn):
-        document_id = save_document(conn, {
-            "sha256": result["sha256"],
-            "source": result["source"],
-            "original": original,
-            "output": result["output"],
-            "text_path": result["text_path"],
-            "pipeline": pipeline["name"],
-            "pipeline_hash": pipeline["hash"],
-            "status": result["status"],
-            "error": result["error"],
-            "page_count": len(result["pages"]) or None,
-            "officer": officer,
-        })
-        save_pages(conn, document_id, [
-            {"page_no": number, **page} for number, page in enumerate(result["pages"], start=1)
-        ])
-        if result["output"]:
-            record_version(conn, document_id, result["output"], pipeline["name"], pipeline["hash"])
-    return document_id
+        for part in parts:
+            document_id = save_document(conn, {
+                "sha256": result["sha256"],
+                "part": part["part"],
+                "first_page": part["first_page"],
+                "source": result["source"],
+                "original": original,
+                "output": part["output"],
+                "text_path": part["text_path"],
+                "pipeline": pipeline["name"],
+                "pipeline_hash": pipeline["hash"],
+                "status": result["status"],
+                "error": result["error"],
+                "page_count": (part["last_page"] - part["first_page"] + 1) or None,
+                "officer": officer,
+                "kind": part["kind"],
+                "fields": part["fields"],
+            })
+            part_pages = pages[part["first_page"] - 1:part["last_page"]]
+            save_pages(conn, document_id, [
+                {"page_no": number, **page} for number, page in enumerate(part_pages, start=1)
+            ])
+            if part["link"]:
+                set_link(conn, document_id, part["link"])
+            if part["output"]:
+                record_version(conn, document_id, part["output"], pipeline["name"], pipeline["hash"])
+            ids.append(document_id)
+    return ids[0]
 
 
 # --- coverage ---
@@ -529,10 +546,6 @@ def watch_counts(conn: sqlite3.Connection, since: str) -> dict:
         "in_review": count("SELECT COUNT(*) FROM documents WHERE link_status='review'"),
         "last_error": dict(last) if last else None,
     }
-
-
-def registry_dossiers(conn: sqlite3.Connection) -> list[dict]:
-    return [dict(row) for row in conn.execute("SELECT * FROM dossiers ORDER BY code")]
 
 
 def registry_stamp(conn: sqlite3.Connection) -> list:

@@ -61,7 +61,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import config as site_config, engine, intake, pages, store
-from .assemble import write_atomic, write_text_atomic
+from .assemble import sha256_of, write_atomic, write_text_atomic
 from .errors import (AlreadyHasTextError, DigitizeError, EncryptedPdfError, EngineError, InputFileError,
                      OutputError)
 from .ocr import nfc
@@ -369,7 +369,7 @@ class Watcher:
             if self.stop:
                 return
             try:
-                sha = engine.sha256_of(item.path)
+                sha = sha256_of(item.path)
             except OSError as exc:
                 self.fail(item, None, InputFileError("Không đọc được tệp.", f"Cannot read the file ({exc})."))
                 continue
@@ -442,6 +442,7 @@ class Watcher:
             [item.path for item, _ in todo.values()], self.paths["archive"], self.pipeline,
             self.engine_config, self.workers, self.engine_root, target_for=target_for,
             on_page=lambda _source: self.poll(), file_timeout=self.file_timeout,
+            registry=store.list_dossiers(self.conn), filing_root=self.paths["archive"],
         )
         try:
             for result in results:
