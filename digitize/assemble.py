@@ -8,9 +8,6 @@ fsynced, then renamed: a reader never sees half a PDF.
 """
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +17,7 @@ from pikepdf import Dictionary, Name
 from pikepdf.models.metadata import PdfMetadata
 
 from . import __version__
+from .files import sha256_of, write_atomic
 
 XMP_NAMESPACE = "urn:digitize:ns:1.0:"
 XMP_PREFIX = "digitize"
@@ -72,14 +70,6 @@ def write_metadata(pdf: pikepdf.Pdf, metadata: dict[str, str]) -> None:
             pdf.docinfo[Name("/" + key[:1].upper() + key[1:])] = str(value)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def pdf_sha256(path: Path) -> str | None:
     """The sha256 of the source recorded in one of our PDFs, if it is one."""
     try:
@@ -104,35 +94,6 @@ def own_name(target: Path, sha256: str) -> Path:
     if target.exists() and not is_output_of(target, sha256):
         return target.with_name(f"{target.stem}-{sha256[:8]}{target.suffix}")
     return target
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(target: Path, write) -> None:
-    """Call write(temp_path), fsync the temp file, then rename it over `target`."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    temp = Path(temp_name)
-    try:
-        write(temp)
-        with temp.open("rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-        fsync_dir(target.parent)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(target: Path, text: str) -> None:
-    write_atomic(target, lambda temp: temp.write_text(text, encoding="utf-8"))
 
 
 def assemble_pdf(pages: list[AssembledPage], target: Path, metadata: dict[str, str]) -> None:

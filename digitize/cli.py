@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import __version__, codes, config as site_config, coversheet, engine, errors, extract, link
 from . import periods as period_rules, registry, reports, reprocess, store
+from .files import write_bytes_atomic
 from .pipelines import load_pipeline
 
 SCAN_SUFFIXES = {".pdf", ".tif", ".tiff", ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
@@ -92,7 +93,7 @@ def cmd_process(args: argparse.Namespace, config: dict) -> int:
 
 
 def _write_report(data: bytes, out: Path) -> None:
-    reports.write_atomic(out, data)
+    write_bytes_atomic(out, data)
     print(f"Đã ghi / written: {out}", file=sys.stderr)
 
 

@@ -8,8 +8,6 @@ large, as a Code 39 barcode and as text, for people and 1-D scanners.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import textwrap
 from datetime import date
 from pathlib import Path
@@ -18,8 +16,9 @@ import numpy as np
 import zxingcpp
 from PIL import Image, ImageDraw, ImageFont
 
-from digitize.extract import COVER_PREFIX
-from digitize.synth import FONT_DIRS
+from .extract import COVER_PREFIX
+from .files import write_atomic
+from .synth import FONT_DIRS
 
 A4_MM = (210, 297)
 
@@ -93,14 +92,6 @@ def write_cover_sheets(codes: list[str], dossiers: dict[str, dict], out: Path | 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     pages = [render_cover_sheet(code, dossiers.get(code), dpi) for code in codes]
-    handle, temp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".pdf", dir=out.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            pages[0].save(stream, "PDF", save_all=True, append_images=pages[1:], resolution=dpi)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, out)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomic(out, lambda temp: pages[0].save(temp, "PDF", save_all=True, append_images=pages[1:],
+                                                 resolution=dpi))
     return out

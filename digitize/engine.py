@@ -26,6 +26,7 @@ import cv2
 import psutil
 
 from . import assemble, barcodes, clean, link, ocr, orient, pages
+from .files import fsync_dir, sha256_of, write_text_atomic
 from .errors import AlreadyHasTextError, DigitizeError, EngineError, OutputError
 from .orient import PageAngle
 
@@ -211,7 +212,7 @@ def _finish(job: Job, settings: Settings) -> dict:
             staged_text = text_path.with_name(f".{text_path.name}.new")
             staged += [(staged_pdf, target), (staged_text, text_path)]
             assemble.assemble_pdf([r.image for r in chosen], staged_pdf, _metadata(job, part, settings))
-            assemble.write_text_atomic(staged_text, document_text(chosen))
+            write_text_atomic(staged_text, document_text(chosen))
             parts.append({
                 "part": number, "first_page": part["first_page"], "last_page": part["last_page"],
                 "output": str(target), "text_path": str(text_path), "dossier": part["dossier"],
@@ -220,7 +221,7 @@ def _finish(job: Job, settings: Settings) -> dict:
         for staged_file, final in staged:
             os.replace(staged_file, final)
         for folder in {final.parent for _, final in staged}:
-            assemble.fsync_dir(folder)
+            fsync_dir(folder)
     except OSError as exc:
         for staged_file, _ in staged:
             staged_file.unlink(missing_ok=True)
@@ -295,7 +296,7 @@ def run(sources: Iterable[Path], out_dir: Path, pipeline: dict, config: dict, wo
         source = source.absolute()
         job = Job(source, "", out_dir)
         try:
-            job.sha256 = assemble.sha256_of(source)
+            job.sha256 = sha256_of(source)
             job.info = pages.inspect(source, config, force=force)
         except AlreadyHasTextError as exc:
             job.error = exc

@@ -2,8 +2,15 @@
 
 Renders pages with digitize.synth (prose from ../shared/corpus/vi when present), damages them per
 group, runs the real `digitize process --json` over them, and reports per group: word recall
-(multiset, NFC, diacritics exact), CER, skew error and orientation accuracy. Figures go to
-<out>/eval.json as well. Nothing here is timed: throughput is the benchmark's job.
+(multiset, NFC, diacritics exact), CER, skew error and orientation accuracy.
+
+Then (unless --no-links) linking: a fresh registry CSV and documents with known dossiers (receipts
+with and without readable QR/barcodes, skewed and turned, declarations with a stamped code or only
+the applicant's fields, scans named after the code, multi-dossier feeds, another office's codes,
+pages of no dossier) go through the real `digitize registry import` and `digitize process`; every
+dossier of every document is scored linked right, linked wrong or left to review, giving precision
+and recall. Figures go to <out>/eval.json as well. Nothing here is timed: throughput is the
+benchmark's job.
 """
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +26,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import zxingcpp
 from rapidfuzz.distance import Levenshtein
 
 from digitize import config, synth
@@ -104,9 +113,14 @@ def digitize_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "digitize.cli"]
 
 
+def private_env(out: Path) -> dict[str, str]:
+    """The environment of every `digitize` run of one evaluation: its own DIGITIZE_HOME under `out`."""
+    return {**os.environ, "OMP_THREAD_LIMIT": "1", "DIGITIZE_HOME": str(out / "home")}
+
+
 def run_pipeline(out: Path, timeout: float) -> dict[str, dict]:
     """`digitize process scans --out output --json` in a private DIGITIZE_HOME; results by file name."""
-    env = {**os.environ, "OMP_THREAD_LIMIT": "1", "DIGITIZE_HOME": str(out / "home")}
+    env = private_env(out)
     command = digitize_command() + ["process", str(out / "scans"), "--out", str(out / "output"), "--json"]
     with open(out / "process.stderr", "w", encoding="utf-8") as errors:
         done = subprocess.run(command, stdout=subprocess.PIPE, stderr=errors, env=env, timeout=timeout,
@@ -208,9 +222,291 @@ def evaluate(out: Path, pages: int = 55, seed: int = 20241203, baseline: str | N
     groups = {name: summarise([r for r in rows if r["group"] == name], with_baseline) for name in GROUPS}
     report = {"text_source": source, "seed": seed, "groups": groups, "total": summarise(rows, with_baseline),
               "pages": [{k: v for k, v in r.items() if k not in ("words", "text")} for r in rows]}
-    (out / "eval.json").write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    write_report(out, report)
     print(table(groups, report["total"], with_baseline))
+    return report
+
+
+def write_report(out: Path, report: dict) -> None:
+    (out / "eval.json").write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"Chi tiết / details: {out / 'eval.json'}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- linking
+
+# Category -> whether its documents belong to a registry dossier (the rest must never link).
+LINK_CATEGORIES = {
+    "receipt QR straight": True,
+    "receipt QR skewed": True,
+    "receipt QR turned": True,
+    "receipt QR/barcode cut off": True,
+    "declaration code stamped": True,
+    "declaration fields only": True,
+    "named after the code": True,
+    "multi-dossier feed": True,
+    "another office's code": False,
+    "no code": False,
+}
+LINK_DPI = 200
+REGISTRY_SIZE = 60
+# An office next door: its codes differ from ours in one character of the agency part.
+OTHER_AGENCY = "000.00.07.H56"
+
+
+def _registry(rng: random.Random, size: int, agency: str) -> list[dict]:
+    """`size` dossiers with distinct codes and citizen IDs, as the one-stop software lists them."""
+    dossiers, codes, ids = [], set(), set()
+    while len(dossiers) < size:
+        fields = synth.make_fields(rng.randrange(10**9), agency_code=agency)
+        if fields["dossier_code"] in codes or fields["cccd"] in ids:
+            continue
+        codes.add(fields["dossier_code"])
+        ids.add(fields["cccd"])
+        status = rng.choice((2, 4, 5, 9, 10, 10))
+        fields["status"] = status
+        fields["finished"] = fields["due"] if status in (9, 10) else None
+        dossiers.append(fields)
+    return dossiers
+
+
+def _stranger(rng: random.Random, registry: list[dict], **options) -> dict:
+    """Fields of someone with no dossier in the registry (another CCCD, code not in it)."""
+    codes, ids = {d["dossier_code"] for d in registry}, {d["cccd"] for d in registry}
+    while True:
+        fields = synth.make_fields(rng.randrange(10**9), **options)
+        if fields["dossier_code"] not in codes and fields["cccd"] not in ids:
+            return fields
+
+
+def _neighbour_code_fields(rng: random.Random, registry: list[dict], variant: int, agency: str) -> dict:
+    """A well-formed code one character away from a registry dossier's, not in the registry:
+    0 another office's dossier, 1 a dossier of ours received the same day but not imported yet,
+    2 the same applicant's newer dossier for the same procedure, not imported yet."""
+    codes = {d["dossier_code"] for d in registry}
+    while True:
+        near = rng.choice(registry)
+        received = near["received"]
+        if variant == 0:
+            fields = _stranger(rng, registry, agency_code=OTHER_AGENCY, received=received,
+                               sequence=near["sequence"])
+        else:
+            sequence = near["sequence"] + rng.choice((1, 2, 3, 10, 20, -10))
+            fields = _stranger(rng, registry, agency_code=agency, received=received,
+                               sequence=min(max(sequence, 1), 9999))
+            if variant == 2:
+                fields = {**near, "dossier_code": fields["dossier_code"], "sequence": fields["sequence"]}
+        if fields["dossier_code"] not in codes and Levenshtein.distance(fields["dossier_code"],
+                                                                        near["dossier_code"]) <= 2:
+            return fields
+
+
+def _blank_symbols(page: dict, whole: bool) -> dict:
+    """The receipt with its QR code and barcode gone (`whole`: never printed, or torn off) or
+    cut through (the page slid on the glass, a fold): the code survives only as text."""
+    image = page["image"].copy()
+    for symbol in zxingcpp.read_barcodes(image):
+        corners = [symbol.position.top_left, symbol.position.top_right, symbol.position.bottom_left,
+                   symbol.position.bottom_right]
+        left, right = min(c.x for c in corners) - 8, max(c.x for c in corners) + 8
+        top, bottom = min(c.y for c in corners) - 8, max(c.y for c in corners) + 8
+        if not whole:
+            left = left + (right - left) * 2 // 5
+        image.paste(255, (left, top, right, bottom))
+    return {**page, "image": image}
+
+
+def _officer_name(code: str, style: int) -> str:
+    """File names officers type: the code as is, or with underscores and a prefix."""
+    agency, day, number = code.rsplit("-", 2)
+    return (code, f"HS {agency}_{day}_{number}", f"{code} ket qua")[style % 3]
+
+
+def _link_documents(category: str, count: int, rng: random.Random, take, registry: list[dict],
+                    agency: str) -> list[dict]:
+    """`count` documents of one category: {"name", "pages": [scanned pages], "segments":
+    [{"first_page", "last_page", "code"}]} (code None: belongs to no registry dossier)."""
+
+    def scanned(page, angle=None, **damage):
+        angle = rng.uniform(-2.0, 2.0) if angle is None else angle
+        return synth.scan(page, angle, seed=rng.randrange(10**6), noise=rng.uniform(1.0, 4.0), **damage)
+
+    def skew(low, high):
+        return rng.uniform(low, high) * rng.choice((-1, 1))
+
+    documents = []
+    for i in range(count):
+        suffix = (".jpg", ".pdf", ".png", ".tif")[i % 4]
+        name = "-".join(re.findall(r"[a-z0-9]+", category.lower())) + f"-{i:02d}"
+        code = None
+        if category == "receipt QR straight":
+            fields = take()
+            pages = [scanned(synth.render_receipt(fields, dpi=LINK_DPI), 0.0)]
+        elif category == "receipt QR skewed":
+            fields = take()
+            pages = [scanned(synth.render_receipt(fields, dpi=LINK_DPI), skew(3.0, 12.0))]
+        elif category == "receipt QR turned":
+            fields = take()
+            pages = [scanned(synth.render_receipt(fields, dpi=LINK_DPI), (90, 180, 270)[i % 3] + skew(0, 2))]
+        elif category == "receipt QR/barcode cut off":
+            fields = take()
+            page = _blank_symbols(synth.render_receipt(fields, dpi=LINK_DPI), whole=i % 2 == 0)
+            pages = [scanned(page, skew(0, 6) + (180 if i % 4 == 3 else 0))]
+        elif category == "declaration code stamped":
+            fields = take()
+            pages = [scanned(synth.render_declaration(fields, dpi=LINK_DPI, stamp_code=True),
+                             skew(0, 5) + (90, 0, 270, 0)[i % 4])]
+        elif category == "declaration fields only":
+            fields = take()
+            parts = 1 + i % 2
+            pages = [scanned(synth.render_declaration(fields, dpi=LINK_DPI, part=k, parts=parts), skew(0, 4))
+                     for k in range(1, parts + 1)]
+        elif category == "named after the code":
+            fields = take()
+            # Pages that carry no code of their own: a result without it, a declaration's last page.
+            page = (synth.render_decision(fields, dpi=LINK_DPI, cite_code=False) if i % 2 == 0
+                    else synth.render_declaration(fields, dpi=LINK_DPI, part=2, parts=2))
+            pages = [scanned(page, skew(0, 3))]
+            name = _officer_name(fields["dossier_code"], i)
+        elif category == "multi-dossier feed":
+            pages, segments = [], []
+            for _ in range(2 + i % 2):
+                fields = take()
+                group = [synth.render_receipt(fields, dpi=LINK_DPI), synth.render_declaration(fields, dpi=LINK_DPI)]
+                if rng.random() < 0.4:
+                    group.append(synth.render_decision(fields, dpi=LINK_DPI))
+                segments.append({"first_page": len(pages) + 1, "last_page": len(pages) + len(group),
+                                 "code": fields["dossier_code"]})
+                pages += [scanned(page) for page in group]
+            suffix = (".pdf", ".tif")[i % 2]
+            documents.append({"name": name + suffix, "pages": pages, "segments": segments})
+            continue
+        elif category == "another office's code":
+            fields = _neighbour_code_fields(rng, registry, i % 3, agency)
+            page = synth.render_receipt(fields, dpi=LINK_DPI)
+            if i % 2:
+                page = _blank_symbols(page, whole=True)
+            pages = [scanned(page, skew(0, 5))]
+        else:  # no code
+            fields = _stranger(rng, registry)
+            page = (synth.render_prose(dpi=LINK_DPI, number=f"Số: {rng.randrange(1, 99)}/TB-UBND"),
+                    synth.render_declaration(fields, dpi=LINK_DPI),
+                    synth.render_decision(fields, dpi=LINK_DPI, cite_code=False))[i % 3]
+            pages = [scanned(page, skew(0, 4) + (180 if i % 4 == 3 else 0))]
+        if LINK_CATEGORIES[category]:
+            code = fields["dossier_code"]
+        documents.append({"name": name + suffix, "pages": pages,
+                          "segments": [{"first_page": 1, "last_page": len(pages), "code": code}]})
+    return documents
+
+
+def build_link_set(out: Path, documents: int, seed: int, agency: str, headers: dict[str, str]) -> list[dict]:
+    """Write out/registry.csv and out/scans/*; returns the truth: one row per document."""
+    rng = random.Random(seed)
+    per, extra = divmod(max(documents, len(LINK_CATEGORIES)), len(LINK_CATEGORIES))
+    counts = {category: per + (k < extra) for k, category in enumerate(LINK_CATEGORIES)}
+    # Feeds hold 2-3 dossiers each; a quarter of the registry has no scan at all.
+    needed = sum(counts.values()) + 2 * counts["multi-dossier feed"]
+    registry = _registry(rng, max(REGISTRY_SIZE, round(needed * 1.3)), agency)
+    synth.write_registry(out / "registry.csv", registry, headers)
+    pool = list(registry)
+    rng.shuffle(pool)
+    scans = out / "scans"
+    scans.mkdir(parents=True)
+    rows = []
+    for category, count in counts.items():
+        for document in _link_documents(category, count, rng, pool.pop, registry, agency):
+            images = [page["image"] for page in document["pages"]]
+            synth.write_pages(scans / document["name"], images, LINK_DPI, quality=85)
+            rows.append({"file": document["name"], "category": category, "pages": len(images),
+                         "segments": document["segments"]})
+    return rows
+
+
+def _page_dossiers(record: dict, pages: int) -> list[str | None]:
+    """The dossier each page of a processed document was linked to (None: review, none or failed)."""
+    linked: list[str | None] = [None] * pages
+    for part in record.get("parts") or ():
+        if (part.get("link") or {}).get("status") == "linked":
+            for number in range(part["first_page"], min(part["last_page"], pages) + 1):
+                linked[number - 1] = part["dossier"]
+    return linked
+
+
+def score_links(rows: list[dict], results: dict[str, dict]) -> list[dict]:
+    """One outcome per dossier of every document: "right" (all its pages linked to it), "wrong" (a
+    page linked to another dossier, or any link for a document of no dossier) or "review"."""
+    outcomes = []
+    for row in rows:
+        record = results.get(row["file"], {"status": "missing", "error": "no JSON line"})
+        linked = _page_dossiers(record, row["pages"]) if record.get("status") == "done" else [None] * row["pages"]
+        for segment in row["segments"]:
+            got = linked[segment["first_page"] - 1:segment["last_page"]]
+            if any(code is not None and code != segment["code"] for code in got):
+                outcome = "wrong"
+            elif segment["code"] is not None and all(code == segment["code"] for code in got):
+                outcome = "right"
+            else:
+                outcome = "review"
+            parts = [{"pages": f"{p['first_page']}-{p['last_page']}", "kind": p.get("kind"),
+                      "dossier": p.get("dossier"), "status": p["link"]["status"], "method": p["link"]["method"],
+                      "reason": p["link"].get("reason"), "candidates": p["link"]["candidates"][:3]}
+                     for p in record.get("parts") or ()
+                     if p["first_page"] <= segment["last_page"] and p["last_page"] >= segment["first_page"]]
+            outcomes.append({"file": row["file"], "category": row["category"], **segment, "outcome": outcome,
+                             "status": record.get("status"), "error": record.get("error"), "parts": parts})
+    return outcomes
+
+
+def summarise_links(outcomes: list[dict]) -> dict:
+    right = sum(o["outcome"] == "right" for o in outcomes)
+    wrong = sum(o["outcome"] == "wrong" for o in outcomes)
+    should = sum(o["code"] is not None for o in outcomes)
+    return {"documents": len({o["file"] for o in outcomes}), "dossiers": len(outcomes), "should_link": should,
+            "right": right, "wrong": wrong, "review": len(outcomes) - right - wrong,
+            "failed": sum(o["status"] != "done" for o in outcomes),
+            "precision": right / (right + wrong) if right + wrong else None,
+            "recall": right / should if should else None}
+
+
+def link_table(groups: dict[str, dict], total: dict) -> str:
+    head = ["category", "documents", "dossiers", "should link", "right", "wrong", "review/none", "failed"]
+    keys = ["documents", "dossiers", "should_link", "right", "wrong", "review", "failed"]
+    lines = [[name, *(str(s[k]) for k in keys)] for name, s in [*groups.items(), ("TOTAL", total)]]
+    widths = [max(len(row[i]) for row in [head, *lines]) for i in range(len(head))]
+    render = [" ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+              for row in [head, *lines]]
+    render.insert(1, "-" * len(render[0]))
+    render.insert(len(render) - 1, "-" * len(render[0]))
+
+    def fmt(value):
+        return "-" if value is None else f"{value:.4f}"
+
+    render.append(f"precision {fmt(total['precision'])} = right / (right + wrong)   "
+                  f"recall {fmt(total['recall'])} = right / should link")
+    return "\n".join(render)
+
+
+def evaluate_links(out: Path, documents: int = 40, seed: int = 20241204, timeout_per_page: float = 120.0) -> dict:
+    """Linking precision and recall on a fresh registry and documents with known dossiers."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    settings = config.load_config()
+    headers = {field: names[0] for field, names in settings["registry"]["columns"].items()}
+    rows = build_link_set(out, documents, seed, settings["office"]["agency_code"], headers)
+    pages = sum(r["pages"] for r in rows)
+    print(f"Đã tạo / rendered {len(rows)} tài liệu/documents ({pages} trang/pages) and a registry; "
+          f"đang liên kết / linking…", file=sys.stderr)
+    imported = subprocess.run(digitize_command() + ["registry", "import", str(out / "registry.csv"), "--json"],
+                              capture_output=True, env=private_env(out), timeout=600, text=True, encoding="utf-8")
+    if imported.returncode != 0:
+        raise RuntimeError(f"registry import failed: {imported.stderr.strip()}")
+    results = run_pipeline(out, timeout_per_page * pages)
+    outcomes = score_links(rows, results)
+    groups = {name: summarise_links([o for o in outcomes if o["category"] == name]) for name in LINK_CATEGORIES}
+    report = {"seed": seed, "registry": json.loads(imported.stdout), "groups": groups,
+              "total": summarise_links(outcomes), "dossiers": outcomes}
+    print(link_table(groups, report["total"]))
     return report
 
 
@@ -220,9 +516,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=config.PROJECT_ROOT / ".eval")
     parser.add_argument("--seed", type=int, default=20241203)
     parser.add_argument("--baseline", choices=("tesseract",), help="also score raw tesseract on the same images")
+    parser.add_argument("--no-links", action="store_true", help="skip the linking evaluation")
+    parser.add_argument("--link-docs", type=int, default=40, metavar="N",
+                        help="documents in the linking evaluation (feeds hold several dossiers)")
     args = parser.parse_args(argv)
     report = evaluate(args.out, args.pages, args.seed, args.baseline)
-    return 0 if report["total"]["failed"] == 0 else 1
+    ok = report["total"]["failed"] == 0
+    if not args.no_links:
+        print()
+        report["links"] = evaluate_links(args.out / "links", args.link_docs, args.seed + 1)
+        write_report(args.out, report)
+        # A wrong link files a scan under another citizen's dossier: never acceptable.
+        ok = ok and report["links"]["total"]["wrong"] == 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ from itertools import count
 from pathlib import Path
 from typing import Iterator
 
-from .assemble import fsync_dir, is_output_of, write_text_atomic
+from .assemble import is_output_of
+from .files import fsync_dir, write_text_atomic
 from .errors import DigitizeError
 from .link import safe_name
 

@@ -11,12 +11,9 @@ import csv
 import html
 import io
 import json
-import os
 import shutil
-import tempfile
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 from . import coverage, periods as period_rules, store
 from .periods import Period
@@ -466,21 +463,6 @@ def to_html(report: dict, lang: str = "vi") -> str:
 
 
 # --- files and commands ------------------------------------------------------------------
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write beside the target, fsync, rename: a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
 
 def render(report: dict, fmt: str, lang: str, by: str | None) -> bytes:
     if fmt == "json":

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from . import codes, config as site_config, engine, errors, link, pages, periods, pipelines, store
-from .assemble import sha256_of
+from .files import sha256_of
 
 DEFAULT_SECONDS_PER_PAGE = 1.5  # per worker, until a run here has measured it
 LINK_COLUMNS = ("dossier_code", "link_status", "link_method", "link_confidence", "candidates", "fields", "kind")

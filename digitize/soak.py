@@ -35,7 +35,7 @@ import psutil
 from PIL import Image, ImageDraw, ImageFont
 
 from .assemble import pdf_sha256
-from .assemble import sha256_of
+from .files import sha256_of
 
 FONT = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
 WORDS = ("hồ sơ", "tiếp nhận", "Ủy ban nhân dân", "xã", "đăng ký", "khai sinh", "chứng thực", "bản sao",

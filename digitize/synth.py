@@ -11,6 +11,7 @@ Layout follows Decree 30/2020 (Liberation Serif, 13-14 pt, two-column header).
 """
 from __future__ import annotations
 
+import csv
 import io
 import random
 import time
@@ -381,12 +382,18 @@ def render_receipt(fields: dict, dpi: int = 200, paper: str = "A4", pt: float | 
 
 
 def render_declaration(fields: dict, dpi: int = 200, paper: str = "A4", pt: float | None = None, part: int = 1,
-                       parts: int = 1, color: bool = False) -> dict:
-    """Tờ khai: labelled fields (applicant, CCCD, address, procedure + code, date); part `part` of `parts`."""
+                       parts: int = 1, color: bool = False, stamp_code: bool = False) -> dict:
+    """Tờ khai: labelled fields (applicant, CCCD, address, procedure + code, date); part `part` of `parts`.
+    `stamp_code`: the officer stamped "Mã hồ sơ: <code>" in the top right corner of page 1 at intake."""
     fields = _typed(fields)
     sheet = _Sheet(paper, dpi, pt)
     pt = sheet.pt
     filed = fields["received"].date()
+    stamped = stamp_code and part == 1
+    if stamped:
+        # In the top margin, above the motto, so the form's own layout is unchanged.
+        sheet.line(f"Mã hồ sơ: {fields['dossier_code']}", "bold", pt - 2, align="right",
+                   x0=(sheet.left + sheet.right) // 2, y=sheet.mm(MARGINS_MM[paper][1] * 0.35))
     if part == 1:
         sheet.line(MOTTO, "bold", pt - 1)
         sheet.line(SLOGAN, "bold", underline=1.0)
@@ -422,6 +429,8 @@ def render_declaration(fields: dict, dpi: int = 200, paper: str = "A4", pt: floa
                            ("NGƯỜI YÊU CẦU", "bold"), ("(Ký, ghi rõ họ, chữ đệm, tên)", "italic"),
                            ("", "", {"lines": 2.2}), (fields["applicant"], "bold")], split=0.35)
     codes = {"procedure_code": fields["procedure_code"], "cccd": fields["cccd"]} if part == 1 else {}
+    if stamped:
+        codes["dossier_code"] = fields["dossier_code"]
     return _finish(sheet, "declaration", paper, fields, codes, color)
 
 
@@ -667,3 +676,24 @@ def write_pages(path: str | Path, images: list[Image.Image], dpi: int | None = 2
     if len(images) != 1:
         raise ValueError(f"{suffix} holds one page, got {len(images)}")
     return write_image(path, images[0], dpi, quality)
+
+
+REGISTRY_ORDER = ("code", "procedure_code", "procedure_name", "applicant", "cccd", "address", "received", "due",
+                  "finished", "status", "officer")
+
+
+def write_registry(path: str | Path, dossiers: list[dict], headers: dict[str, str]) -> Path:
+    """The dossier list as the one-stop software exports it: CSV, UTF-8 with BOM (Excel), dd/mm/yyyy.
+    `dossiers` are make_fields() dicts with "status" and "finished" (a date or None) added;
+    `headers` maps each field of REGISTRY_ORDER to its column name."""
+    path = Path(path)
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([headers[key] for key in REGISTRY_ORDER])
+        for d in dossiers:
+            d = _typed(d)
+            finished = d.get("finished")
+            writer.writerow([d["dossier_code"], d["procedure_code"], d["procedure_name"], d["applicant"], d["cccd"],
+                             d["address"], f"{d['received']:%d/%m/%Y}", f"{d['due']:%d/%m/%Y}",
+                             f"{finished:%d/%m/%Y}" if finished else "", d["status"], d["officer"]])
+    return path

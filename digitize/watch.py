@@ -61,7 +61,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import config as site_config, engine, intake, pages, store
-from .assemble import sha256_of, write_atomic, write_text_atomic
+from .files import sha256_of, write_atomic, write_text_atomic
 from .errors import (AlreadyHasTextError, DigitizeError, EncryptedPdfError, EngineError, InputFileError,
                      OutputError)
 from .ocr import nfc

@@ -5,7 +5,6 @@ Text is the project's own (digitize.synth.SAMPLE_PARAGRAPHS and generated fields
 """
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from datetime import datetime, timedelta, timezone
@@ -80,17 +79,8 @@ def samples(ds: list[dict]) -> list[tuple[str, list[dict], bool, str | None, str
 
 
 def write_registry(path: Path, ds: list[dict]) -> None:
-    """CSV as the one-stop software exports it: UTF-8 with BOM (Excel), dd/mm/yyyy dates."""
     headers = {field: names[0] for field, names in config.load_config()["registry"]["columns"].items()}
-    order = ["code", "procedure_code", "procedure_name", "applicant", "cccd", "address", "received", "due",
-             "finished", "status", "officer"]
-    with path.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([headers[key] for key in order])
-        for d in ds:
-            writer.writerow([d["dossier_code"], d["procedure_code"], d["procedure_name"], d["applicant"], d["cccd"],
-                             d["address"], f"{d['received']:%d/%m/%Y}", f"{d['due']:%d/%m/%Y}",
-                             f"{d['finished']:%d/%m/%Y}" if d["finished"] else "", d["status"], d["officer"]])
+    synth.write_registry(path, ds, headers)
 
 
 def main(out: Path = HERE) -> int:

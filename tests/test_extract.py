@@ -119,7 +119,7 @@ def test_declaration_and_file_name_merge():
 
 
 def test_codes_rank_qr_then_barcode_then_text_then_file_name():
-    pages = [extract_page(f"Mã hồ sơ: 000.00.06.H56-231027-0362", [{"text": CODE, "kind": "barcode"}], 1),
+    pages = [extract_page("Mã hồ sơ: 000.00.06.H56-231027-0362", [{"text": CODE, "kind": "barcode"}], 1),
              extract_page("", [{"text": f"{CODE}|x", "kind": "qr"}], 2)]
     merged = merge_fields(pages, "000.00.06.H56-231027-0363.pdf")
     assert [(c["source"], c["code"][-4:]) for c in merged["codes"]] == [

@@ -92,6 +92,20 @@ def test_declaration_fields_and_parts():
     assert "Tôi cam đoan" not in first["text"] and "Tôi cam đoan" in second["text"]
 
 
+def test_declaration_code_stamp_in_top_right_corner():
+    stamped = synth.render_declaration(FIELDS, stamp_code=True)
+    plain = synth.render_declaration(FIELDS)
+    code = FIELDS["dossier_code"]
+    assert stamped["words"][:4] == ["Mã", "hồ", "sơ:", code] and stamped["codes"]["dossier_code"] == code
+    assert stamped["words"][4:] == plain["words"]  # the form itself is unchanged
+    # The stamp's ink lies in the top margin, right half; the plain form has none there.
+    width, top = stamped["image"].width, round(synth.MARGINS_MM["A4"][1] * 200 / 25.4)
+    x0, y0, x1, y1 = ink_box(stamped["image"].crop((0, 0, width, top)))
+    assert x0 > width // 2 and y1 < top
+    assert np.asarray(plain["image"].crop((0, 0, width, top))).min() > 128
+    assert "dossier_code" not in synth.render_declaration(FIELDS, part=2, parts=2, stamp_code=True)["codes"]
+
+
 def test_decision_number_symbol_and_optional_code():
     with_code = synth.render_decision(FIELDS)
     without = synth.render_decision(FIELDS, cite_code=False)
