@@ -37,8 +37,9 @@ REPAIRED_PENALTY = 0.1
 SEPARATOR_KINDS = ("receipt", "cover_sheet")
 
 EVIDENCE = {
-    "qr": "mã QR có trong sổ / QR code found in the registry",
-    "barcode": "mã vạch có trong sổ / barcode found in the registry",
+    # The source only: whether the code is in the registry is said by "not_in_registry" or the link.
+    "qr": "mã đọc từ mã QR / code read from the QR code",
+    "barcode": "mã đọc từ mã vạch / code read from the barcode",
     "text": "mã đọc được trong văn bản / code read in the text",
     "text_repaired": "mã sửa từ chữ OCR lỗi / code repaired from a damaged OCR reading",
     "filename": "mã trong tên tệp / code in the file name",
