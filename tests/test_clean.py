@@ -1,0 +1,40 @@
+"""The OCR copy of a page: speckle removed only where there is speckle, lid borders painted white."""
+from __future__ import annotations
+
+import numpy as np
+
+from digitize import clean, synth
+
+
+def _grey(page: dict) -> np.ndarray:
+    return clean.to_grey(np.asarray(page["image"]))
+
+
+def test_median_filter_runs_only_on_speckled_pages():
+    page = synth.render_prose(dpi=200)
+    clean_grey = _grey(page)
+    speckled_grey = _grey(synth.scan(page, speckle=0.002, seed=1))
+    assert clean.speckle_share(clean_grey) < clean.SPECKLE_SHARE < clean.speckle_share(speckled_grey)
+    # A clean 200 dpi page goes to tesseract untouched: a median filter would thin its strokes.
+    assert np.array_equal(clean.ocr_image(clean_grey, denoise=True, remove_border=False), clean_grey)
+    despeckled = clean.ocr_image(speckled_grey, denoise=True, remove_border=False)
+    assert clean.speckle_share(despeckled) < clean.SPECKLE_SHARE
+
+
+def test_dark_lid_border_is_painted_white_and_text_kept():
+    page = synth.render_prose(dpi=200)
+    bordered = _grey(synth.scan(page, border="lt", seed=2))
+    cleaned = clean.ocr_image(bordered, denoise=False, remove_border=True)
+    assert bordered[:, :5].mean() < 100 and cleaned[:, :5].mean() > 250
+    # The text in the middle of the page is left alone.
+    h, w = cleaned.shape
+    middle = (slice(h // 3, 2 * h // 3), slice(w // 4, 3 * w // 4))
+    assert np.array_equal(cleaned[middle], bordered[middle])
+
+
+def test_colour_kept_only_where_the_paper_has_colour():
+    grey_paper = np.asarray(synth.render_prose(dpi=100)["image"].convert("RGB"))
+    assert clean.archive_image(grey_paper, keep_colour=True).ndim == 2
+    seal = np.asarray(synth.render_decision(synth.make_fields(1), dpi=100, color=True)["image"])
+    assert clean.archive_image(seal, keep_colour=True).ndim == 3
+    assert clean.archive_image(seal, keep_colour=False).ndim == 2
