@@ -51,6 +51,11 @@ _LOOSE_SHORT = (
 )
 LOOSE_RE = re.compile(rf"(?<![0-9A-Za-z]){_LOOSE_FULL}(?![0-9])|(?<![0-9A-Za-z]){_LOOSE_SHORT}(?![0-9])")
 
+# Glyphs a row of barcode bars or table rules is read as. A reading made of
+# little else is not a damaged code, however well it fits the pattern.
+_STROKES = set("Il1|!i")
+MIN_NON_STROKE = 4
+
 _DASHES = str.maketrans({"‐": "-", "‑": "-", "–": "-", "—": "-"})
 
 
@@ -126,6 +131,8 @@ def find_codes(text: str) -> list[dict]:
     found: list[dict] = []
     for match in LOOSE_RE.finditer(text):
         raw = match.group(0)
+        if sum(c not in _STROKES for c in _skeleton(raw)) < MIN_NON_STROKE:
+            continue
         code = _rebuild(raw, short=match.group("short") is not None)
         if code and not any(f["code"] == code for f in found):
             found.append({"code": code, "raw": raw, "exact": raw == code})

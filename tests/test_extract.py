@@ -168,3 +168,9 @@ def test_a_rendered_receipt_yields_its_code_from_the_qr_code():
                                   np.zeros((200, 200, 4), np.uint8), "not an image"])
 def test_decoding_never_raises(junk):
     assert decode_barcodes(junk) == []
+
+
+def test_barcode_bars_read_as_text_are_not_a_code():
+    # A cut Code 39 strip OCRs as a row of strokes that fits the short-code pattern.
+    assert find_codes("I11.11-111111-1111 |l1.I1-1l1111-11l1") == []
+    assert [c["code"] for c in find_codes("Mã hồ sơ: H56.14-24O823-0001")] == ["H56.14-240823-0001"]
