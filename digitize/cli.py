@@ -7,7 +7,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from . import __version__, codes, config as site_config, coversheet, engine, errors, extract, link
+from . import __version__, codes, config as site_config, coversheet, engine, errors, extract, filing
 from . import periods as period_rules, registry, reports, reprocess, store
 from .files import write_bytes_atomic
 from .pipelines import load_pipeline
@@ -164,22 +164,11 @@ def _dossier_code(text: str) -> str:
     return code
 
 
-def relink_waiting(conn) -> list[dict]:
-    """Link the documents an import has just made linkable (their code arrived)."""
-    changes = link.relink(store.documents_to_relink(conn), store.list_dossiers(conn))
-    done = []
-    with store.transaction(conn):
-        for document_id, decided in changes:
-            if store.set_link(conn, document_id, decided):
-                done.append({"document": document_id, "dossier": decided["dossier"], "method": decided["method"]})
-    return done
-
-
 def cmd_registry_import(args: argparse.Namespace, config: dict) -> int:
     result = registry.read_registry(args.file, config)
     conn = _catalogue(config)
     counts = store.upsert_dossiers(conn, result["rows"])
-    relinked = relink_waiting(conn)
+    relinked = filing.link_waiting(conn, site_config.resolve_paths(config)["archive"])
     payload = {"file": str(args.file), "encoding": result["encoding"], "added": counts["added"],
                "updated": counts["updated"], "unchanged": counts["unchanged"], "rejected": result["rejected"],
                "duplicates": result["duplicates"], "notes": result["notes"], "relinked": relinked}
@@ -256,6 +245,7 @@ def cmd_link(args: argparse.Namespace, config: dict) -> int:
     with store.transaction(conn):
         store.set_link(conn, document["id"], {"status": "linked", "dossier": code, "confidence": 1.0,
                                               "candidates": document["candidates"]}, manual=True)
+    filing.refile(conn, document["id"], site_config.resolve_paths(config)["archive"])
     print(f"Đã liên kết thủ công / linked by hand: tài liệu / document {document['id']} → {code}")
     return errors.OK
 
@@ -266,6 +256,7 @@ def cmd_unlink(args: argparse.Namespace, config: dict) -> int:
     with store.transaction(conn):
         store.set_link(conn, document["id"], {"status": "none", "dossier": None, "confidence": None,
                                               "candidates": document["candidates"]}, manual=True)
+    filing.refile(conn, document["id"], site_config.resolve_paths(config)["archive"])
     print(f"Đã bỏ liên kết / unlinked: tài liệu / document {document['id']} "
           "(quyết định thủ công, không bị chạy tự động ghi đè / a manual decision, kept by automatic runs)")
     return errors.OK

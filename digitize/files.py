@@ -5,14 +5,18 @@ target, fsync the folder.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
 
 # Outputs land in shared folders: readable by the officers' accounts, not only ours.
 OUTPUT_MODE = 0o644
+# Suffix of a copy in progress across file systems (move_durably).
+PARTIAL = ".partial"
 
 
 def sha256_of(path: Path) -> str:
@@ -55,3 +59,32 @@ def write_text_atomic(target: Path, text: str) -> None:
 
 def write_bytes_atomic(target: Path, data: bytes) -> None:
     write_atomic(target, lambda temp: temp.write_bytes(data))
+
+
+def move_durably(source: Path, target: Path) -> None:
+    """Move a file so that after a crash it is in exactly one of the two places.
+
+    Same file system: one rename, then both folders fsynced. Across file systems
+    (an inbox on a mounted share, an archive on another disk): copy to a hidden
+    .partial name beside the target, fsync, rename, fsync the folder, and only
+    then unlink the source; a crash before the unlink leaves the file in both
+    places, and the next claim of the source is then a byte-identical repeat.
+    """
+    if target.exists():
+        raise FileExistsError(errno.EEXIST, "target exists", str(target))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        partial = target.with_name(f".{target.name}{PARTIAL}")
+        shutil.copy2(source, partial)
+        with partial.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.rename(partial, target)
+        fsync_dir(target.parent)
+        source.unlink()
+    else:
+        fsync_dir(target.parent)
+    fsync_dir(source.parent)

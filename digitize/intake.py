@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .assemble import is_output_of
-from .files import fsync_dir, write_text_atomic
+from .files import PARTIAL, move_durably, write_text_atomic
 from .errors import DigitizeError
 from .link import safe_name
 
@@ -32,7 +31,6 @@ from .link import safe_name
 JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini", "@eadir", "$recycle.bin", "#recycle",
               "system volume information"}
 JUNK_SUFFIXES = (".tmp", ".part", ".crdownload")
-PARTIAL = ".partial"
 _claims = count()
 
 
@@ -59,35 +57,6 @@ def walk_inbox(inbox: Path) -> Iterator[Path]:
             path = here / name
             if not is_junk(rel_root / name) and path.is_file() and not path.is_symlink():
                 yield path
-
-
-def move_durably(source: Path, target: Path) -> None:
-    """Move a file so that after a crash it is in exactly one of the two places.
-
-    Same file system: one rename, then both folders fsynced. Across file systems
-    (an inbox on a mounted share, an archive on another disk): copy to a hidden
-    .partial name beside the target, fsync, rename, fsync the folder, and only
-    then unlink the source; a crash before the unlink leaves the file in both
-    places, and the next claim of the source is then a byte-identical repeat.
-    """
-    if target.exists():
-        raise FileExistsError(errno.EEXIST, "target exists", str(target))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.rename(source, target)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        partial = target.with_name(f".{target.name}{PARTIAL}")
-        shutil.copy2(source, partial)
-        with partial.open("rb+") as handle:
-            os.fsync(handle.fileno())
-        os.rename(partial, target)
-        fsync_dir(target.parent)
-        source.unlink()
-    else:
-        fsync_dir(target.parent)
-    fsync_dir(source.parent)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from . import codes, config as site_config, engine, errors, link, pages, periods, pipelines, store
+from . import codes, config as site_config, engine, errors, filing, link, pages, periods, pipelines, store
 from .files import sha256_of
 
 DEFAULT_SECONDS_PER_PAGE = 1.5  # per worker, until a run here has measured it
@@ -327,17 +327,19 @@ def _ocr_batch(conn, key: str, todo: list[dict], args, config: dict, workers: in
     return exit_code, None
 
 
-def _relink_batch(conn, key: str, todo: list[dict], reporter: Reporter, registry: list[dict]) -> None:
+def _relink_batch(conn, key: str, todo: list[dict], reporter: Reporter, registry: list[dict],
+                  archive: Path) -> None:
     tally = reporter.tally
     for document in todo:
         texts = [page["text"] or "" for page in store.get_pages(conn, document["id"])]
         columns = new_link(document, texts, registry) if texts else None
         changed = link_changed(document, columns)
         store.save_relinked(conn, key, document["id"], columns, changed)
+        moved = filing.refile(conn, document["id"], archive) if changed else None
         tally.done += 1
         tally.pages_done += len(texts)
         tally.links_changed += changed
-        reporter.document(document, "done", output=document.get("output"), link_changed=changed)
+        reporter.document(document, "done", output=str(moved or document.get("output")), link_changed=changed)
 
 
 def _terminate_as_interrupt(*_) -> None:
@@ -379,7 +381,7 @@ def reprocess(args, config: dict) -> int:
     try:
         with Reporter(tally, args.json) as reporter:
             if args.relink_only:
-                _relink_batch(conn, key, todo, reporter, registry)
+                _relink_batch(conn, key, todo, reporter, registry, site_config.resolve_paths(config)["archive"])
             else:
                 exit_code, stopped = _ocr_batch(conn, key, todo, args, config, workers, reporter, registry)
     except KeyboardInterrupt:

@@ -61,7 +61,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import config as site_config, engine, intake, pages, store
-from .files import sha256_of, write_atomic, write_text_atomic
+from .files import PARTIAL, move_durably, sha256_of, write_atomic, write_text_atomic
 from .errors import (AlreadyHasTextError, DigitizeError, EncryptedPdfError, EngineError, InputFileError,
                      OutputError)
 from .ocr import nfc
@@ -422,7 +422,7 @@ class Watcher:
         original = Path(rows[0]["original"]) if rows[0]["original"] else None
         originals = self.paths["archive"] / "originals"
         if original is not None and originals in original.parents and not original.exists():
-            intake.move_durably(item.path, original)  # step 4 of a run that was killed
+            move_durably(item.path, original)  # step 4 of a run that was killed
             intake.remove_empty_dirs(item.path.parent, self.claimed_root)
             LOG.info("resumed: original of %s filed at %s", item.rel, original)
             return True
@@ -430,7 +430,7 @@ class Watcher:
         if store.note_intake(self.conn, item.claim, "duplicate", str(item.source(self.paths["inbox"])),
                              str(kept), sha, item.officer):
             LOG.info("repeat of document %s (%s): set aside in %s", rows[0]["id"], item.rel, kept)
-        intake.move_durably(item.path, kept)
+        move_durably(item.path, kept)
         intake.remove_empty_dirs(item.path.parent, self.claimed_root)
         return True
 
@@ -461,7 +461,7 @@ class Watcher:
         original = intake.original_target(item, sha, self.paths["archive"])
         result = {**result, "sha256": sha, "source": str(item.source(self.paths["inbox"]))}
         store.save_result(self.conn, result, self.pipeline, officer=item.officer, original=str(original))
-        intake.move_durably(item.path, original)
+        move_durably(item.path, original)
         intake.remove_empty_dirs(item.path.parent, self.claimed_root)
         LOG.info("done %s -> %s (%d pages, %.1f s after claim)", item.rel, result["output"],
                  len(result["pages"]), _claim_age(item.claim))
@@ -510,7 +510,7 @@ def status(config: dict) -> dict:
     waiting = sum(1 for _ in intake.walk_inbox(paths["inbox"])) if paths["inbox"].is_dir() else 0
     claimed = paths["work"] / "claimed"
     in_progress = sum(1 for _, _, files in os.walk(claimed) for name in files
-                      if not name.endswith(intake.PARTIAL))
+                      if not name.endswith(PARTIAL))
     failed = sum(1 for _, _, files in os.walk(paths["quarantine"]) for name in files
                  if not name.endswith(".error.txt") and not name.startswith("."))
     midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
