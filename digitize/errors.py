@@ -37,6 +37,10 @@ class DigitizeError(Exception):
         if advice_en:
             self.advice_en = advice_en
 
+    def __reduce__(self):
+        # Raised in worker processes: it must cross back to the parent whole.
+        return self.__class__, (self.vi, self.en, self.advice_vi, self.advice_en)
+
     def one_line(self) -> str:
         return f"{self.vi} / {self.en}"
 

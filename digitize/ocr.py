@@ -91,10 +91,10 @@ def _read_tsv(path: Path) -> tuple[str, tuple[Word, ...], float]:
 
 def recognise(image: np.ndarray, dpi: float, work_base: Path, lang: str, psm: int,
               timeout: float) -> OcrPage:
-    """OCR a grey page image; outputs land beside `work_base` (.png, .pdf, .tsv)."""
-    image_path = work_base.with_suffix(".png")
-    # Fast PNG compression: the file lives a second and tesseract reads it once.
-    cv2.imwrite(str(image_path), image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    """OCR a grey page image; outputs land beside `work_base` (.pgm, .pdf, .tsv)."""
+    # Uncompressed PGM: the file lives a second; writing and decoding a PNG costs ~0.15 s a page.
+    image_path = work_base.with_suffix(".pgm")
+    cv2.imwrite(str(image_path), image)
     config = f"--psm {psm} --dpi {round(dpi)} -c tessedit_create_tsv=1 -c textonly_pdf=1"
     try:
         pytesseract.pytesseract.run_tesseract(str(image_path), str(work_base), extension="pdf", lang=lang,

@@ -132,14 +132,24 @@ def inspect(path: Path, config: dict, force: bool = False) -> ScanInfo:
                 dpi, is_known = _image_dpi(frame, floor, ceiling)
                 dpis.append(dpi)
                 known.append(is_known)
-            # Decode the first frame fully so a truncated file fails here, not in a worker.
-            image.seek(0)
-            image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputFileError(
             "Ảnh bị hỏng hoặc không đọc được.", f"The image is damaged or unreadable ({exc})."
         ) from exc
     return ScanInfo(str(path), "image", len(dpis), tuple(dpis), tuple(known))
+
+
+def inspect_complete(path: Path, config: dict) -> ScanInfo:
+    """inspect(), and every image frame decoded: a scan still being written fails here.
+
+    For the watched folder, where a file may be caught mid-copy; a PDF cut short
+    already fails inspect() (qpdf has to reconstruct it).
+    """
+    info = inspect(path, config)
+    if info.kind == "image":
+        for index in range(info.page_count):
+            load_page(info, index, float(config["processing"]["page_timeout"]))
+    return info
 
 
 def _inspect_pdf(path: Path, config: dict, force: bool, floor: float, ceiling: float) -> ScanInfo:
@@ -186,9 +196,49 @@ def _to_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
+def _drawn_full_page(pdf_page: pikepdf.Page) -> pikepdf.Object | None:
+    """The one image a scanned page is made of, drawn upright over the whole page; else None.
+
+    That image's own pixels are the scan: taking them costs a JPEG decode, where
+    rendering the page costs a pdftoppm run, and nothing is resampled.
+    """
+    if int(pdf_page.obj.get("/Rotate", 0)) % 360:
+        return None
+    images = list(pdf_page.get_images(recursive=False).values())
+    if len(images) != 1 or "/SMask" in images[0] or "/Mask" in images[0] or images[0].get("/ImageMask"):
+        return None
+    operators = [(list(i.operands), str(i.operator)) for i in pikepdf.parse_content_stream(pdf_page)]
+    drawing = [op for op in operators if op[1] not in ("q", "Q")]
+    if [name for _, name in drawing] != ["cm", "Do"]:
+        return None
+    a, b, c, d, e, f = (float(v) for v in drawing[0][0])
+    x0, y0, x1, y1 = (float(v) for v in pdf_page.mediabox)
+    fits = abs(b) < 1e-6 and abs(c) < 1e-6 and abs(e - x0) < 1 and abs(f - y0) < 1 \
+        and abs(a - (x1 - x0)) < 1 and abs(d - (y1 - y0)) < 1
+    return images[0] if fits else None
+
+
+def _pdf_scan_image(info: ScanInfo, index: int) -> Image.Image | None:
+    try:
+        with pikepdf.open(info.path) as pdf:
+            page = pdf.pages[index]
+            image = _drawn_full_page(page)
+            if image is None:
+                return None
+            width_in = float(page.mediabox[2] - page.mediabox[0]) / 72.0
+            if round(int(image.Width) / width_in) != round(info.dpis[index]):
+                return None  # resolution outside the accepted range: render at the one chosen
+            return pikepdf.PdfImage(image).as_pil_image()
+    except (pikepdf.PdfError, NotImplementedError, ValueError, OSError):
+        return None  # an encoding Pillow cannot decode here (JBIG2, odd colour spaces): render instead
+
+
 def load_page(info: ScanInfo, index: int, timeout: float) -> np.ndarray:
     """Page `index` (0-based) as an 8-bit grey or RGB array at info.dpis[index]."""
     if info.kind == "pdf":
+        scan = _pdf_scan_image(info, index)
+        if scan is not None:
+            return _to_array(scan)
         try:
             images = convert_from_path(
                 info.path, dpi=info.dpis[index], first_page=index + 1, last_page=index + 1,
@@ -206,7 +256,12 @@ def load_page(info: ScanInfo, index: int, timeout: float) -> np.ndarray:
             )
         return _to_array(images[0])
     Image.MAX_IMAGE_PIXELS = None  # checked in inspect()
-    with Image.open(info.path) as image:
-        image.seek(index)
-        image.load()
-        return _to_array(image)
+    try:
+        with Image.open(info.path) as image:
+            image.seek(index)
+            image.load()  # a truncated file fails here, in the worker, not in the dispatching parent
+            return _to_array(image)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputFileError(
+            "Ảnh bị hỏng hoặc không đọc được.", f"The image is damaged or unreadable ({exc})."
+        ) from exc

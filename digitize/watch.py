@@ -182,9 +182,9 @@ class Tracker:
 
 
 def opens_cleanly(path: Path, config: dict) -> bool:
-    """The file opens as its type (a PDF still being written does not)."""
+    """The file opens and decodes as its type (a scan still being written does not)."""
     try:
-        pages.inspect(path, config)
+        pages.inspect_complete(path, config)
     except AlreadyHasTextError:
         return True
     except (DigitizeError, OSError):

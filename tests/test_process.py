@@ -143,13 +143,17 @@ def _bad_inputs(folder: Path, good_pdf: Path) -> dict[str, int]:
     (folder / "cut.pdf").write_bytes(data[: len(data) // 3])
     (folder / "hong.pdf").write_bytes(b"%PDF-1.4\n1 0 obj garbage\n")
     (folder / "chu.jpg").write_text("không phải ảnh", encoding="utf-8")
+    # A JPEG cut short: only the worker decoding it finds out, and says so.
+    jpeg = synth.write_image(folder / "full.jpg", synth.render_prose(dpi=100)["image"], dpi=100)
+    (folder / "cut.jpg").write_bytes(jpeg.read_bytes()[:4000])
+    jpeg.unlink()
     with pikepdf.open(good_pdf) as pdf:
         pdf.save(folder / "khoa.pdf", encryption=pikepdf.Encryption(owner="o", user="u"))
     with pikepdf.new() as empty:
         empty.save(folder / "trong.pdf")
     Image.new("1", (20000, 20000)).save(folder / "bom.png")
     return {"rong.pdf": errors.INPUT_FILE, "cut.pdf": errors.INPUT_FILE, "hong.pdf": errors.INPUT_FILE,
-            "chu.jpg": errors.INPUT_FILE, "khoa.pdf": errors.ENCRYPTED_PDF, "trong.pdf": errors.INPUT_FILE,
+            "chu.jpg": errors.INPUT_FILE, "cut.jpg": errors.INPUT_FILE, "khoa.pdf": errors.ENCRYPTED_PDF, "trong.pdf": errors.INPUT_FILE,
             "bom.png": errors.INPUT_FILE}
 
 
