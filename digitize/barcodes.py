@@ -28,7 +28,9 @@ def _gray(image: np.ndarray) -> np.ndarray:
 
 def _read(gray: np.ndarray) -> list[dict]:
     found = []
-    for result in zxingcpp.read_barcodes(gray, formats=FORMATS):
+    # Pages arrive upright (orient ran first): searching quarter-turned and
+    # inverted symbols as well would triple the cost of every page.
+    for result in zxingcpp.read_barcodes(gray, formats=FORMATS, try_rotate=False, try_invert=False):
         if not result.valid or not result.text:
             continue
         kind = "qr" if result.format == zxingcpp.BarcodeFormat.QRCode else "barcode"

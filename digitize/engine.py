@@ -126,10 +126,12 @@ def process_page(task: PageTask) -> PageResult:
         grey = clean.to_grey(image)
     archive = clean.archive_image(image, pipeline["output"]["keep_color"])
     base = Path(task.work_dir) / f"page-{task.index + 1:05d}"
-    text_page = ocr.recognise(
+    ocr_grey, ocr_dpi = clean.at_most(
         clean.ocr_image(grey, pipeline["clean"]["denoise"], pipeline["clean"]["remove_border"]),
-        dpi, base, pipeline["ocr"]["lang"], pipeline["ocr"]["psm"], task.timeout,
+        dpi, pipeline["ocr"]["max_dpi"],
     )
+    text_page = ocr.recognise(ocr_grey, ocr_dpi, base, pipeline["ocr"]["lang"], pipeline["ocr"]["psm"],
+                              task.timeout)
     colour = archive.ndim == 3
     encoded_ok, jpeg = cv2.imencode(
         ".jpg", cv2.cvtColor(archive, cv2.COLOR_RGB2BGR) if colour else archive,

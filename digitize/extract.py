@@ -57,16 +57,23 @@ NUMERIC_DATE_RE = re.compile(r"(?<!\d)(\d{1,2})\s?[/.-]\s?(\d{1,2})\s?[/.-]\s?(\
 TIME_RE = re.compile(r"(?<!\d)(\d{1,2})\s*(?:gio|h)\s*(\d{1,2})\s*(?:phut)?")
 
 
+def _fold_table() -> dict[int, str]:
+    table = {}
+    for code in range(0x2000):  # Latin, its extensions and Vietnamese letters
+        char = chr(code)
+        base = unicodedata.normalize("NFD", char)[0].lower()
+        if len(base) == 1 and base != char:
+            table[code] = base
+    table[ord("đ")] = table[ord("Đ")] = "d"
+    return table
+
+
+_FOLD = _fold_table()
+
+
 def fold_keep_length(text: str) -> str:
     """Lower case, no accents, one output character per input character."""
-    out = []
-    for char in text:
-        if char in "đĐ":
-            out.append("d")
-            continue
-        base = unicodedata.normalize("NFD", char)[0].lower()
-        out.append(base if len(base) == 1 else char)
-    return "".join(out)
+    return text.translate(_FOLD)
 
 
 def _lines(text: str) -> list[tuple[str, str]]:
