@@ -15,23 +15,21 @@ BENCH_ARGS ?= --memory
 install: system-packages venv
 
 # Debian packages, installed only when one is missing (root or sudo needed).
-system-packages:
-	@scripts_missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || scripts_missing="$$scripts_missing $$p"; done; \
-	if [ -n "$$scripts_missing" ]; then \
-	  echo "Installing Debian packages:$$scripts_missing"; \
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; \
-	  else echo "error: missing Debian packages:$$scripts_missing — run 'make install' as root (or install them with apt-get)"; exit 1; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$scripts_missing; \
+	  else echo "error: missing Debian packages:$$missing — run 'make install' as root (or install them with apt-get)"; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+system-packages:
+	$(call apt_install,$(APT_PACKAGES))
 
 test-system-packages:
-	@scripts_missing=""; for p in $(TEST_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || scripts_missing="$$scripts_missing $$p"; done; \
-	if [ -n "$$scripts_missing" ]; then \
-	  echo "Installing Debian packages for the tests:$$scripts_missing"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; \
-	  else echo "error: missing Debian packages:$$scripts_missing — install them as root"; exit 1; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$scripts_missing; \
-	fi
+	$(call apt_install,$(TEST_APT_PACKAGES))
 
 $(BIN)/digitize: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
