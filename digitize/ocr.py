@@ -26,9 +26,7 @@ os.environ["OMP_THREAD_LIMIT"] = "1"
 class OcrPage:
     text: str  # NFC, blocks separated by blank lines
     confidence: float  # mean word confidence 0–100; 0 for a page without words
-    word_count: int
     text_pdf: str  # path of tesseract's text-only PDF page
-    words: tuple  # Word tuples: (text, left, top, width, height, conf)
 
 
 def nfc(text: str) -> str:
@@ -69,7 +67,8 @@ def _block_text(lines: list[list[Word]]) -> str:
     return "\n".join(" ".join(w[0] for w in line) for line in left + right)
 
 
-def _read_tsv(path: Path) -> tuple[str, tuple[Word, ...], float]:
+def _read_tsv(path: Path) -> tuple[str, float]:
+    """The page's text, block by block, and its mean word confidence."""
     lines: dict[tuple[int, int, int], list[Word]] = {}
     with path.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
@@ -83,10 +82,9 @@ def _read_tsv(path: Path) -> tuple[str, tuple[Word, ...], float]:
     for (block, _, _), line_words in lines.items():
         blocks.setdefault(block, []).append(line_words)
     text = "\n\n".join(_block_text(block_lines) for block_lines in blocks.values())
-    words = tuple(w for line in lines.values() for w in line)
-    confidences = [w[5] for w in words if w[5] >= 0]
+    confidences = [w[5] for line in lines.values() for w in line if w[5] >= 0]
     mean = float(np.mean(confidences)) if confidences else 0.0
-    return text, words, mean
+    return text, mean
 
 
 def recognise(image: np.ndarray, dpi: float, work_base: Path, lang: str, psm: int,
@@ -98,7 +96,7 @@ def recognise(image: np.ndarray, dpi: float, work_base: Path, lang: str, psm: in
     config = f"--psm {psm} --dpi {round(dpi)} -c tessedit_create_tsv=1 -c textonly_pdf=1"
     try:
         pytesseract.pytesseract.run_tesseract(str(image_path), str(work_base), extension="pdf", lang=lang,
-                                  config=config, timeout=timeout)
+                                              config=config, timeout=timeout)
     except pytesseract.TesseractNotFoundError as exc:
         raise MissingDependencyError("Chưa cài tesseract.", "tesseract is not installed.") from exc
     except pytesseract.TesseractError as exc:
@@ -107,6 +105,6 @@ def recognise(image: np.ndarray, dpi: float, work_base: Path, lang: str, psm: in
         raise EngineError("Nhận dạng chữ quá thời gian.", f"tesseract timed out ({exc}).") from exc
     finally:
         image_path.unlink(missing_ok=True)
-    text, words, confidence = _read_tsv(work_base.with_suffix(".tsv"))
+    text, confidence = _read_tsv(work_base.with_suffix(".tsv"))
     work_base.with_suffix(".tsv").unlink(missing_ok=True)
-    return OcrPage(text, round(confidence, 2), len(words), str(work_base.with_suffix(".pdf")), words)
+    return OcrPage(text, round(confidence, 2), str(work_base.with_suffix(".pdf")))

@@ -42,10 +42,6 @@ class Period:
     start: date      # first day, inclusive
     end: date        # last day, inclusive
 
-    def as_dict(self) -> dict:
-        return {"period": self.label, "kind": self.kind,
-                "start": self.start.isoformat(), "end": self.end.isoformat()}
-
 
 def check_cutoff(cutoff_day: int) -> int:
     if not isinstance(cutoff_day, int) or not 1 <= cutoff_day <= 28:

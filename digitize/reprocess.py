@@ -29,7 +29,6 @@ from . import codes, config as site_config, engine, errors, filing, link, pages,
 from .files import sha256_of
 
 DEFAULT_SECONDS_PER_PAGE = 1.5  # per worker, until a run here has measured it
-LINK_COLUMNS = ("dossier_code", "link_status", "link_method", "link_confidence", "candidates", "fields", "kind")
 
 
 class SelectionError(errors.DigitizeError):
