@@ -35,7 +35,6 @@ from . import synth
 from .config import PROJECT_ROOT
 
 BENCH_DIR = PROJECT_ROOT / ".bench"
-CORPUS = PROJECT_ROOT.parent / "shared" / "corpus" / "vi"
 DPI = 300
 ENV = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 # (suffix, pages) of the files in one round; the angles and kinds cycle independently.
@@ -46,9 +45,7 @@ KINDS = ("prose", "receipt", "declaration", "decision")
 
 def _paragraphs() -> list[list[str]]:
     """Chunks of real legal prose; the project's own sample text when the corpus is absent."""
-    lines = []
-    for path in sorted(CORPUS.glob("*.txt")):
-        lines += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if len(line.strip()) > 40]
+    lines = [line for line in synth.corpus_lines() if len(line) > 40]
     if not lines:
         return [list(synth.SAMPLE_PARAGRAPHS)]
     return [lines[i:i + 8] for i in range(0, len(lines) - 8, 8)]

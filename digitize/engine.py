@@ -29,6 +29,7 @@ from . import assemble, barcodes, clean, link, ocr, orient, pages
 from .files import fsync_dir, sha256_of, write_text_atomic
 from .errors import AlreadyHasTextError, DigitizeError, EngineError, OutputError
 from .orient import PageAngle
+from .vntext import nfc
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def process_page(task: PageTask) -> PageResult:
 
 def document_text(results: list[PageResult]) -> str:
     """The sidecar: pages in order, separated by form feeds as pdftotext does."""
-    return ocr.nfc("\n\f".join(result.text for result in results) + "\n")
+    return nfc("\n\f".join(result.text for result in results) + "\n")
 
 
 def _part_target(job: Job, number: int, dossier: str | None, settings: Settings) -> Path:

@@ -30,8 +30,8 @@ import zxingcpp
 from rapidfuzz.distance import Levenshtein
 
 from digitize import config, synth
+from digitize.vntext import nfc
 
-CORPUS_DIR = config.PROJECT_ROOT.parent / "shared" / "corpus" / "vi"
 KINDS = ("prose", "receipt", "prose", "declaration", "prose", "decision")
 DEFAULT_DPI = 300
 # name -> how its pages are scanned. Real scans are never exactly straight, so the damage
@@ -51,11 +51,9 @@ GROUPS = {
 }
 
 
-def corpus_paragraphs(folder: Path = CORPUS_DIR) -> tuple[list[str], str]:
+def corpus_paragraphs(folder: Path = synth.CORPUS_DIR) -> tuple[list[str], str]:
     """Paragraphs (one a line) from the shared corpus, else the project's own sample text."""
-    files = sorted(folder.glob("*.txt")) if folder.is_dir() else []
-    lines = [synth.nfc(line.strip()) for f in files for line in f.read_text(encoding="utf-8").splitlines()]
-    lines = [line for line in lines if len(line.split()) >= 4]
+    lines = [line for line in synth.corpus_lines(folder=folder) if len(line.split()) >= 4]
     if lines:
         return lines, str(folder)
     return list(synth.SAMPLE_PARAGRAPHS), "project sample text (corpus not found at %s)" % folder
@@ -63,15 +61,15 @@ def corpus_paragraphs(folder: Path = CORPUS_DIR) -> tuple[list[str], str]:
 
 def word_recall_counts(truth_words: list[str], found_text: str) -> tuple[int, int]:
     """(truth words found, truth words), counted as multisets after NFC; diacritics must match."""
-    truth = Counter(synth.nfc(w) for w in truth_words)
-    found = Counter(synth.nfc(found_text).split())
+    truth = Counter(nfc(w) for w in truth_words)
+    found = Counter(nfc(found_text).split())
     return sum((truth & found).values()), sum(truth.values())
 
 
 def cer_counts(truth_text: str, found_text: str) -> tuple[int, int]:
     """(edit distance, truth length) of the whitespace-normalised NFC texts."""
-    truth = " ".join(synth.nfc(truth_text).split())
-    found = " ".join(synth.nfc(found_text).split())
+    truth = " ".join(nfc(truth_text).split())
+    found = " ".join(nfc(found_text).split())
     return Levenshtein.distance(truth, found), len(truth)
 
 
@@ -182,6 +180,16 @@ def summarise(rows: list[dict], with_baseline: bool) -> dict:
     return summary
 
 
+def _aligned(head: list[str], lines: list[list[str]]) -> list[str]:
+    """Rows in columns: names left, figures right, rules under the header and above the total."""
+    widths = [max(len(row[i]) for row in [head, *lines]) for i in range(len(head))]
+    render = [" ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+              for row in [head, *lines]]
+    render.insert(1, "-" * len(render[0]))
+    render.insert(len(render) - 1, "-" * len(render[0]))
+    return render
+
+
 def table(groups: dict[str, dict], total: dict, with_baseline: bool) -> str:
     head = ["group", "pages", "failed", "recall", "CER", "skew MAE°", "max°", "≤0.1°", "orient"]
     if with_baseline:
@@ -198,12 +206,7 @@ def table(groups: dict[str, dict], total: dict, with_baseline: bool) -> str:
         if with_baseline:
             cells.append(fmt(s["baseline_word_recall"], ".4f"))
         lines.append(cells)
-    widths = [max(len(row[i]) for row in [head, *lines]) for i in range(len(head))]
-    render = [" ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-              for row in [head, *lines]]
-    render.insert(1, "-" * len(render[0]))
-    render.insert(len(render) - 1, "-" * len(render[0]))
-    return "\n".join(render)
+    return "\n".join(_aligned(head, lines))
 
 
 def evaluate(out: Path, pages: int = 55, seed: int = 20241203, baseline: str | None = None,
@@ -472,11 +475,7 @@ def link_table(groups: dict[str, dict], total: dict) -> str:
     head = ["category", "documents", "dossiers", "should link", "right", "wrong", "review/none", "failed"]
     keys = ["documents", "dossiers", "should_link", "right", "wrong", "review", "failed"]
     lines = [[name, *(str(s[k]) for k in keys)] for name, s in [*groups.items(), ("TOTAL", total)]]
-    widths = [max(len(row[i]) for row in [head, *lines]) for i in range(len(head))]
-    render = [" ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-              for row in [head, *lines]]
-    render.insert(1, "-" * len(render[0]))
-    render.insert(len(render) - 1, "-" * len(render[0]))
+    render = _aligned(head, lines)
 
     def fmt(value):
         return "-" if value is None else f"{value:.4f}"

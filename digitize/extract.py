@@ -8,12 +8,11 @@ positions, so values are cut from the original NFC text.
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import date
 from pathlib import PurePath
 
 from digitize.codes import find_codes, find_exact_codes
-from digitize.vntext import nfc
+from digitize.vntext import fold_keep_length, nfc
 
 KINDS = ("receipt", "declaration", "certified_copy", "result", "cover_sheet", "other")
 # Cover sheets printed by `digitize coversheet` carry this prefix in their QR,
@@ -55,25 +54,6 @@ CCCD_RE = re.compile(r"(?<!\d)\d{12}(?!\d)")
 VERBAL_DATE_RE = re.compile(r"ngay\s*(\d{1,2})\s*thang\s*(\d{1,2})\s*nam\s*(\d{4})")
 NUMERIC_DATE_RE = re.compile(r"(?<!\d)(\d{1,2})\s?[/.-]\s?(\d{1,2})\s?[/.-]\s?(\d{4})(?!\d)")
 TIME_RE = re.compile(r"(?<!\d)(\d{1,2})\s*(?:gio|h)\s*(\d{1,2})\s*(?:phut)?")
-
-
-def _fold_table() -> dict[int, str]:
-    table = {}
-    for code in range(0x2000):  # Latin, its extensions and Vietnamese letters
-        char = chr(code)
-        base = unicodedata.normalize("NFD", char)[0].lower()
-        if len(base) == 1 and base != char:
-            table[code] = base
-    table[ord("đ")] = table[ord("Đ")] = "d"
-    return table
-
-
-_FOLD = _fold_table()
-
-
-def fold_keep_length(text: str) -> str:
-    """Lower case, no accents, one output character per input character."""
-    return text.translate(_FOLD)
 
 
 def _lines(text: str) -> list[tuple[str, str]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import os
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 import pytesseract
 
 from .errors import EngineError, MissingDependencyError
+from .vntext import nfc
 
 # Without this, tesseract's OpenMP threads fight over two cores: ~5x slower.
 os.environ["OMP_THREAD_LIMIT"] = "1"
@@ -27,10 +27,6 @@ class OcrPage:
     text: str  # NFC, blocks separated by blank lines
     confidence: float  # mean word confidence 0–100; 0 for a page without words
     text_pdf: str  # path of tesseract's text-only PDF page
-
-
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
 
 
 # A gap this many word heights wide inside a "line" is the gutter between two columns.

@@ -15,7 +15,6 @@ import csv
 import io
 import random
 import time
-import unicodedata
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +23,11 @@ import cv2
 import numpy as np
 import zxingcpp
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from .config import PROJECT_ROOT
+from .vntext import nfc
+
+CORPUS_DIR = PROJECT_ROOT.parent / "shared" / "corpus" / "vi"
 
 # Liberation 1.x (fonts-liberation) has no glyphs for most Vietnamese vowels;
 # Liberation 2.x (fonts-liberation2) does, so it is tried first.
@@ -84,8 +88,12 @@ SAMPLE_PARAGRAPHS = (
 )
 
 
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
+def corpus_lines(name: str = "*.txt", folder: Path = CORPUS_DIR) -> list[str]:
+    """Paragraphs (one a line, NFC) of the real Vietnamese prose in ../shared/corpus/vi,
+    read at test and benchmark time, never copied into the project; [] when absent."""
+    files = sorted(folder.glob(name)) if folder.is_dir() else []
+    return [nfc(line.strip()) for path in files for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
 
 
 def _covers_vietnamese(path: Path) -> bool:

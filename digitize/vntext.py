@@ -15,3 +15,22 @@ def fold(text: object) -> str:
     decomposed = unicodedata.normalize("NFD", nfc(text).replace("đ", "d").replace("Đ", "D"))
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return re.sub(r"\s+", " ", stripped).strip().lower()
+
+
+def _fold_table() -> dict[int, str]:
+    table = {}
+    for code in range(0x2000):  # Latin, its extensions and Vietnamese letters
+        char = chr(code)
+        base = unicodedata.normalize("NFD", char)[0].lower()
+        if len(base) == 1 and base != char:
+            table[code] = base
+    table[ord("đ")] = table[ord("Đ")] = "d"
+    return table
+
+
+_FOLD = _fold_table()
+
+
+def fold_keep_length(text: str) -> str:
+    """Lower case, no accents, one output character per input character."""
+    return text.translate(_FOLD)

@@ -64,7 +64,7 @@ from . import config as site_config, engine, intake, pages, store
 from .files import PARTIAL, move_durably, sha256_of, write_atomic, write_text_atomic
 from .errors import (AlreadyHasTextError, DigitizeError, EncryptedPdfError, EngineError, InputFileError,
                      OutputError)
-from .ocr import nfc
+from .vntext import nfc
 from .pipelines import load_pipeline
 
 LOG = logging.getLogger("digitize.watch")

@@ -5,31 +5,25 @@ import json
 import os
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from digitize import synth
+from digitize.evaluate import word_recall_counts
 from digitize.config import PROJECT_ROOT
 
-CORPUS = PROJECT_ROOT.parent / "shared" / "corpus" / "vi"
 DIGITIZE = [sys.executable, "-m", "digitize.cli"]
 
 
 def corpus_paragraphs(name: str = "ho-tich.txt", start: int = 0, count: int = 12) -> list[str]:
     """Real legal prose from ../shared/corpus/vi; the project's own text where it is absent."""
-    path = CORPUS / name
-    if not path.is_file():
-        return list(synth.SAMPLE_PARAGRAPHS)
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return lines[start:start + count]
+    return synth.corpus_lines(name)[start:start + count] or list(synth.SAMPLE_PARAGRAPHS)
 
 
 def word_recall(truth_words: list[str], text: str) -> float:
-    truth = Counter(synth.nfc(w) for w in truth_words)
-    found = Counter(synth.nfc(text).split())
-    return sum((truth & found).values()) / max(1, sum(truth.values()))
+    found, total = word_recall_counts(truth_words, text)
+    return found / max(1, total)
 
 
 @pytest.fixture(scope="session")
