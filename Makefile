@@ -40,22 +40,22 @@ $(BIN)/digitize: pyproject.toml
 venv: $(BIN)/digitize
 
 demo: install
-	DIGITIZE_HOME=$(DEMO_HOME) $(BIN)/python -m digitize.demo
+	DIGITIZE_HOME=$(DEMO_HOME) $(BIN)/python -m tools.demo
 
 test: install test-system-packages
 	$(BIN)/python -m pytest -q
 
 eval: install
-	$(BIN)/python -m digitize.evaluate
+	$(BIN)/python -m tools.evaluate
 
 bench: install
 	$(BIN)/python -m pip install -q -e '.[bench]'
-	$(BIN)/python -m digitize.benchmark $(BENCH_ARGS)
+	$(BIN)/python -m tools.benchmark $(BENCH_ARGS)
 
 # Reliability of the watched folder: kills, slow writers, bursts, repeats, latency (~5-10 min).
 # Smaller: make soak SOAK_ARGS="--files 30 --burst 60"
 soak: install
-	$(BIN)/python -m digitize.soak $(SOAK_ARGS)
+	$(BIN)/python -m tools.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .eval .bench *.egg-info

@@ -13,9 +13,17 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
-PIPELINES_DIR = PROJECT_ROOT / "pipelines"
+
+def _shipped_folder(in_wheel: str, in_checkout: str) -> Path:
+    """config/ and pipelines/ sit at the top of a checkout; a wheel carries them inside the
+    package (pyproject.toml maps them to digitize/site_config and digitize/pipeline_files)."""
+    package = Path(__file__).resolve().parent
+    installed = package / in_wheel
+    return installed if installed.is_dir() else package.parent / in_checkout
+
+
+DEFAULT_CONFIG = _shipped_folder("site_config", "config") / "default.toml"
+PIPELINES_DIR = _shipped_folder("pipeline_files", "pipelines")
 STATE_FOLDERS = ("inbox", "archive", "quarantine", "work")
 
 

@@ -18,16 +18,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .extract import COVER_PREFIX
 from .files import write_atomic
-from .synth import FONT_DIRS
+from .fonts import font_path
 
 A4_MM = (210, 297)
 
 
-def _font(name: str, px: int) -> ImageFont.FreeTypeFont:
-    """Liberation from fonts-liberation2 first: the older package lacks most
-    Vietnamese letters (ế, ộ, ữ)."""
-    path = next(folder / f"{name}.ttf" for folder in FONT_DIRS if (folder / f"{name}.ttf").exists())
-    return ImageFont.truetype(str(path), px)
+def _font(family: str, style: str, px: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(font_path(style, family)), px)
 
 
 def _symbol(content: str, fmt: zxingcpp.BarcodeFormat, scale: int) -> Image.Image:
@@ -48,22 +45,22 @@ def render_cover_sheet(code: str, dossier: dict | None = None, dpi: int = 200) -
         draw.text(((width - font.getlength(text)) / 2, y), text, font=font, fill=0)
         return y + font.size * 1.35
 
-    y = centred("PHIẾU PHÂN TÁCH HỒ SƠ", _font("LiberationSans-Bold", round(26 * pt)), 20 * mm)
-    y = centred("Dossier cover sheet", _font("LiberationSans-Regular", round(16 * pt)), y)
+    y = centred("PHIẾU PHÂN TÁCH HỒ SƠ", _font("Sans", "bold", round(26 * pt)), 20 * mm)
+    y = centred("Dossier cover sheet", _font("Sans", "regular", round(16 * pt)), y)
     qr = _symbol(COVER_PREFIX + code, zxingcpp.BarcodeFormat.QRCode, 1)
     qr = qr.resize((round(70 * mm),) * 2, Image.NEAREST)
     page.paste(qr, ((width - qr.width) // 2, round(y + 8 * mm)))
     y += qr.height + 16 * mm
-    code_font = _font("LiberationSans-Bold", round(30 * pt))
+    code_font = _font("Sans", "bold", round(30 * pt))
     while code_font.getlength(code) > width - 30 * mm:
-        code_font = _font("LiberationSans-Bold", code_font.size - 4)
+        code_font = _font("Sans", "bold", code_font.size - 4)
     y = centred(code, code_font, y)
     bar = _symbol(code, zxingcpp.BarcodeFormat.Code39, max(2, round(0.3 * mm)))
     bar = bar.resize((min(bar.width, round(width - 30 * mm)), round(14 * mm)), Image.NEAREST)
     page.paste(bar, ((width - bar.width) // 2, round(y + 4 * mm)))
     y += bar.height + 14 * mm
 
-    label, value = _font("LiberationSerif-Bold", round(16 * pt)), _font("LiberationSerif-Regular", round(16 * pt))
+    label, value = _font("Serif", "bold", round(16 * pt)), _font("Serif", "regular", round(16 * pt))
     dossier = dossier or {}
     procedure = " - ".join(filter(None, (dossier.get("procedure_code"), dossier.get("procedure_name"))))
     received = dossier.get("received_date")
@@ -81,7 +78,7 @@ def render_cover_sheet(code: str, dossier: dict | None = None, dpi: int = 200) -
             draw.text((left + 10 * mm, y), line, font=value, fill=0)
             y += value.size * 1.3
         y += 3 * mm
-    hint = _font("LiberationSerif-Italic", round(12 * pt))
+    hint = _font("Serif", "italic", round(12 * pt))
     centred("Đặt phiếu này lên trên cùng hồ sơ khi quét.", hint, height - 30 * mm)
     centred("Put this sheet on top of the dossier when scanning.", hint, height - 30 * mm + hint.size * 1.4)
     return page

@@ -1,7 +1,7 @@
 """Write the committed sample scans, their ground truth and a small dossier registry.
 
-Run: .venv/bin/python samples/generate.py  (deterministic; rewrites the files in samples/).
-Text is the project's own (digitize.synth.SAMPLE_PARAGRAPHS and generated fields).
+Run from the repository root: .venv/bin/python -m samples.generate  (deterministic; rewrites the files in samples/).
+Text is the project's own (tools.synth.SAMPLE_PARAGRAPHS and generated fields).
 """
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from digitize import config, synth
+from digitize import config
+from tools import synth
 
 HERE = Path(__file__).resolve().parent
 DPI = 200

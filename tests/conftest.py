@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from digitize import synth
-from digitize.evaluate import word_recall_counts
-from digitize.config import PROJECT_ROOT
+from tools import synth
+from tools.evaluate import word_recall_counts
+from tools import REPO_ROOT as PROJECT_ROOT
 
 DIGITIZE = [sys.executable, "-m", "digitize.cli"]
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from digitize import clean, synth
+from digitize import clean
+from tools import synth
 
 
 def _grey(page: dict) -> np.ndarray:

@@ -6,7 +6,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from digitize import synth
+from tools import synth
 from digitize.barcodes import decode_barcodes
 from digitize.codes import find_codes, find_exact_codes, is_well_formed
 from digitize.extract import (classify, extract_page, filename_codes, find_cccd, find_dates, find_number,

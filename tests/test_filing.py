@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from digitize import store, synth
+from digitize import store
+from tools import synth
 from digitize.config import load_config, resolve_paths
 
 from .conftest import json_lines, run_digitize

@@ -11,7 +11,7 @@ from pdf2image import convert_from_path
 
 from digitize import store
 from digitize.barcodes import decode_barcodes
-from digitize.config import PROJECT_ROOT
+from tools import REPO_ROOT as PROJECT_ROOT
 from digitize.extract import extract_page, merge_fields
 from digitize.link import analyse_document, decide_link, filing_path, relink, safe_name, split_parts
 

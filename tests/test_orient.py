@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitize import clean, orient, synth
+from digitize import clean, orient
+from tools import synth
 
 
 def _grey(page: dict) -> np.ndarray:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pikepdf
 
-from digitize import pages, synth
+from digitize import pages
+from tools import synth
 from digitize.config import load_config
 
 CONFIG = load_config({})

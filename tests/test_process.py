@@ -9,7 +9,8 @@ import pikepdf
 import pytest
 from PIL import Image
 
-from digitize import errors, store, synth
+from digitize import errors, store
+from tools import synth
 from digitize.assemble import XMP_NAMESPACE
 from digitize.config import load_config, resolve_paths
 

@@ -12,7 +12,8 @@ import openpyxl
 import pytest
 
 from digitize import registry, store
-from digitize.config import PROJECT_ROOT, load_config
+from digitize.config import load_config
+from tools import REPO_ROOT as PROJECT_ROOT
 
 HEADER = ["Mã hồ sơ", "Mã TTHC", "Tên thủ tục", "Chủ hồ sơ", "Số CCCD", "Địa chỉ",
           "Ngày tiếp nhận", "Ngày hẹn trả", "Ngày kết thúc xử lý", "Trạng thái"]

@@ -9,7 +9,8 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-from digitize import store, synth
+from digitize import store
+from tools import synth
 
 from .conftest import DIGITIZE, corpus_paragraphs, json_lines, run_digitize
 

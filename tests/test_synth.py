@@ -13,7 +13,8 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from digitize import evaluate, synth
+from digitize import fonts
+from tools import evaluate, synth
 
 FIELDS = synth.make_fields(7)
 
@@ -41,9 +42,13 @@ def test_page_size_follows_paper_and_dpi(paper, dpi):
 
 
 def test_font_has_vietnamese_glyphs():
-    # Liberation 1.x draws a box for "ậ"; the renderer must have picked a font that does not.
-    assert synth._covers_vietnamese(synth.font_path("regular"))
-    assert synth._covers_vietnamese(synth.font_path("bold"))
+    # Liberation 1.x (fonts-liberation) draws a box for "ậ": the check must tell it apart,
+    # and the font chosen must be the 2.x one that draws the letters.
+    old = Path("/usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf")
+    assert old.exists() and not fonts.covers_vietnamese(old)
+    for style in ("regular", "bold"):
+        assert fonts.font_path(style).parent.name == "liberation2"
+        assert fonts.covers_vietnamese(fonts.font_path(style))
 
 
 @pytest.mark.parametrize("kind", ["receipt", "declaration", "decision", "prose"])

@@ -16,7 +16,7 @@ import psutil
 from PIL import Image
 
 from digitize.assemble import pdf_sha256
-from digitize.soak import (catalogue, done_shas, drop, files_below, outputs, page_bytes, repeats,
+from tools.soak import (catalogue, done_shas, drop, files_below, outputs, page_bytes, repeats,
                            start_watcher, wait_until, watcher_env)
 from digitize.watch import mask_ids
 

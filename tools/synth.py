@@ -24,20 +24,12 @@ import numpy as np
 import zxingcpp
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from .config import PROJECT_ROOT
-from .vntext import nfc
+from digitize.fonts import font_path
+from digitize.vntext import nfc
+from tools import REPO_ROOT
 
-CORPUS_DIR = PROJECT_ROOT.parent / "shared" / "corpus" / "vi"
+CORPUS_DIR = REPO_ROOT.parent / "shared" / "corpus" / "vi"
 
-# Liberation 1.x (fonts-liberation) has no glyphs for most Vietnamese vowels;
-# Liberation 2.x (fonts-liberation2) does, so it is tried first.
-FONT_DIRS = (Path("/usr/share/fonts/truetype/liberation2"), Path("/usr/share/fonts/truetype/liberation"))
-FONT_FILES = {
-    "regular": "LiberationSerif-Regular.ttf",
-    "bold": "LiberationSerif-Bold.ttf",
-    "italic": "LiberationSerif-Italic.ttf",
-    "bolditalic": "LiberationSerif-BoldItalic.ttf",
-}
 PAPER_MM = {"A4": (210.0, 297.0), "A5": (148.0, 210.0)}
 # Margins (left, top, right, bottom) in mm, Decree 30/2020 for A4; tighter on A5.
 MARGINS_MM = {"A4": (30.0, 20.0, 15.0, 20.0), "A5": (20.0, 14.0, 10.0, 14.0)}
@@ -94,27 +86,6 @@ def corpus_lines(name: str = "*.txt", folder: Path = CORPUS_DIR) -> list[str]:
     files = sorted(folder.glob(name)) if folder.is_dir() else []
     return [nfc(line.strip()) for path in files for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip()]
-
-
-def _covers_vietnamese(path: Path) -> bool:
-    font = ImageFont.truetype(str(path), 40)
-
-    def mask(ch: str) -> bytes:
-        return Image.Image()._new(font.getmask(ch)).tobytes()
-
-    missing = mask("\ue000")  # a private-use code point: always the .notdef glyph
-    return all(mask(ch) != missing for ch in "ậếữỡưƠđ")
-
-
-@lru_cache(maxsize=None)
-def font_path(style: str = "regular") -> Path:
-    for folder in FONT_DIRS:
-        path = folder / FONT_FILES[style]
-        if path.exists() and _covers_vietnamese(path):
-            return path
-    raise RuntimeError(
-        "Không tìm thấy phông Liberation Serif có đủ chữ tiếng Việt (cài gói fonts-liberation2) / "
-        "no Liberation Serif with Vietnamese glyphs found (install fonts-liberation2)")
 
 
 @lru_cache(maxsize=None)

@@ -1,4 +1,4 @@
-"""Reliability soak of `digitize watch` (make soak; python -m digitize.soak [--files 100 --burst 200]).
+"""Reliability soak of `digitize watch` (make soak; python -m tools.soak [--files 100 --burst 200]).
 
 Real watcher processes on a throw-away home, tiny real pages (a few lines of
 Vietnamese rendered with Liberation Serif 2 at 200 dpi), and these checks:
@@ -34,8 +34,8 @@ from pathlib import Path
 import psutil
 from PIL import Image, ImageDraw, ImageFont
 
-from .assemble import pdf_sha256
-from .files import sha256_of
+from digitize.assemble import pdf_sha256
+from digitize.files import sha256_of
 
 FONT = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
 WORDS = ("hồ sơ", "tiếp nhận", "Ủy ban nhân dân", "xã", "đăng ký", "khai sinh", "chứng thực", "bản sao",

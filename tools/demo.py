@@ -8,10 +8,11 @@ from __future__ import annotations
 import shutil
 import sys
 
-from . import cli
-from .config import PROJECT_ROOT, load_config, resolve_paths
+from digitize import cli
+from digitize.config import load_config, resolve_paths
+from tools import REPO_ROOT
 
-SAMPLES = PROJECT_ROOT / "samples"
+SAMPLES = REPO_ROOT / "samples"
 
 
 def step(title: str, argv: list[str]) -> int:

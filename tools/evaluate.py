@@ -1,6 +1,6 @@
-"""Accuracy on a fresh held-out set: `python -m digitize.evaluate [--pages N] [--out DIR] [--baseline tesseract]`.
+"""Accuracy on a fresh held-out set: `python -m tools.evaluate [--pages N] [--out DIR] [--baseline tesseract]`.
 
-Renders pages with digitize.synth (prose from ../shared/corpus/vi when present), damages them per
+Renders pages with tools.synth (prose from ../shared/corpus/vi when present), damages them per
 group, runs the real `digitize process --json` over them, and reports per group: word recall
 (multiset, NFC, diacritics exact), CER, skew error and orientation accuracy.
 
@@ -29,7 +29,8 @@ from pathlib import Path
 import zxingcpp
 from rapidfuzz.distance import Levenshtein
 
-from digitize import config, synth
+from digitize import config
+from tools import synth
 from digitize.vntext import nfc
 
 KINDS = ("prose", "receipt", "prose", "declaration", "prose", "decision")
@@ -510,9 +511,9 @@ def evaluate_links(out: Path, documents: int = 40, seed: int = 20241204, timeout
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m digitize.evaluate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=55, help="pages in total, spread over the groups")
-    parser.add_argument("--out", type=Path, default=config.PROJECT_ROOT / ".eval")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / ".eval")
     parser.add_argument("--seed", type=int, default=20241203)
     parser.add_argument("--baseline", choices=("tesseract",), help="also score raw tesseract on the same images")
     parser.add_argument("--no-links", action="store_true", help="skip the linking evaluation")

@@ -12,7 +12,7 @@ ratios, the peak memory of digitize's process tree (psutil sampling), and writes
 the figures as JSON under .bench/. --memory processes one 100-page 300 dpi
 PDF and reports its peak memory (flat in page count).
 
-    .venv/bin/python -m digitize.benchmark [--pages 48] [--memory] [--skip-ocrmypdf]
+    .venv/bin/python -m tools.benchmark [--pages 48] [--memory] [--skip-ocrmypdf]
 """
 from __future__ import annotations
 
@@ -31,10 +31,10 @@ from pathlib import Path
 import pikepdf
 import psutil
 
-from . import synth
-from .config import PROJECT_ROOT
+from tools import synth
+from tools import REPO_ROOT
 
-BENCH_DIR = PROJECT_ROOT / ".bench"
+BENCH_DIR = REPO_ROOT / ".bench"
 DPI = 300
 ENV = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 # (suffix, pages) of the files in one round; the angles and kinds cycle independently.
@@ -153,7 +153,7 @@ def time_digitize(inputs: Path, out: Path, workers: int) -> dict:
                "--workers", str(workers), "--json"]
     started = time.perf_counter()
     process = subprocess.Popen(command, env={**ENV, "DIGITIZE_HOME": str(home)}, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT)
+                               stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT)
     meter = TreeMemory(process.pid)
     stdout, stderr = process.communicate()
     seconds = time.perf_counter() - started
@@ -273,7 +273,7 @@ def _print(figures: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m digitize.benchmark", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.benchmark", description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=48, help="pages in the mixed batch (>= 40 for the targets)")
     parser.add_argument("--memory", action="store_true", help="also process one long PDF and report peak RSS")
     parser.add_argument("--memory-only", action="store_true", help="only the long-PDF memory check")

@@ -1,4 +1,4 @@
-"""Timing of the coverage reports on a large catalogue: `python -m digitize.benchmark_reports`.
+"""Timing of the coverage reports on a large catalogue: `python -m tools.benchmark_reports`.
 
 Fills a temporary catalogue through store with 100,000 dossiers received over
 2021-2025 and 300,000 documents (about 3 per dossier: components and results,
@@ -14,7 +14,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from . import config as site_config, periods as period_rules, reports, store
+from digitize import config as site_config, periods as period_rules, reports, store
 
 DOSSIERS = 100_000
 DOCUMENTS = 300_000
