@@ -10,6 +10,7 @@ from pathlib import Path
 from . import __version__, codes, config as site_config, coversheet, engine, errors, extract, filing
 from . import periods as period_rules, registry, reports, reprocess, store
 from .files import write_bytes_atomic
+from .privacy import mask_cccd
 from .pipelines import load_pipeline
 
 SCAN_SUFFIXES = {".pdf", ".tif", ".tiff", ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
@@ -46,7 +47,7 @@ def cmd_paths(args: argparse.Namespace, config: dict) -> int:
 def _shown(result: dict) -> dict:
     """A result as printed: page text left out, the citizen ID masked (output may land in logs)."""
     def masked(fields: dict | None) -> dict | None:
-        return {**fields, "cccd": extract.mask_cccd(fields["cccd"])} if fields and fields.get("cccd") else fields
+        return {**fields, "cccd": mask_cccd(fields["cccd"])} if fields and fields.get("cccd") else fields
 
     shown = {k: v for k, v in result.items() if k not in ("pages", "parts")}
     shown["fields"] = masked(result["fields"])
@@ -194,7 +195,7 @@ def cmd_registry_list(args: argparse.Namespace, config: dict) -> int:
     else:
         rows = store.list_dossiers(conn)
     for row in rows:
-        row["cccd"] = extract.mask_cccd(row["cccd"])
+        row["cccd"] = mask_cccd(row["cccd"])
         if args.json:
             print(json.dumps(row, ensure_ascii=False))
         else:

@@ -87,11 +87,6 @@ def valid_cccd(value: str | None) -> bool:
     return century < 2 or 2000 + year <= date.today().year
 
 
-def mask_cccd(value: str | None) -> str:
-    """For anything printed: a CCCD never appears in full."""
-    return "" if not value else value[:3] + "*" * max(len(value) - 6, 0) + value[-3:]
-
-
 def find_cccd(text: str) -> str | None:
     """A valid CCCD, preferring one on a labelled line (CCCD, căn cước, định danh)."""
     labelled, loose = [], []

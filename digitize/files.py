@@ -6,6 +6,7 @@ target, fsync the folder.
 from __future__ import annotations
 
 import errno
+import glob
 import hashlib
 import os
 import shutil
@@ -17,6 +18,26 @@ from typing import Callable
 OUTPUT_MODE = 0o644
 # Suffix of a copy in progress across file systems (move_durably).
 PARTIAL = ".partial"
+# Temporary names carry at most this much of the target's name, so a target name of up to
+# 255 bytes still has a temporary name that fits a file system's 255-byte limit.
+TEMP_NAME_BYTES = 100
+
+
+def cut_utf8(text: str, max_bytes: int) -> str:
+    """The longest prefix of `text` that is at most max_bytes in UTF-8 (never half a character)."""
+    return text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
+
+
+def temp_prefix(target: Path) -> str:
+    """How temporary files for `target` start: hidden, beside it, bounded in length."""
+    return f".{cut_utf8(target.name, TEMP_NAME_BYTES)}."
+
+
+def remove_stale_temps(target: Path) -> None:
+    """Temporary files of an earlier write of `target` killed midway."""
+    if target.parent.is_dir():
+        for stale in target.parent.glob(f"{glob.escape(temp_prefix(target))}*.tmp"):
+            stale.unlink(missing_ok=True)
 
 
 def sha256_of(path: Path) -> str:
@@ -38,7 +59,7 @@ def fsync_dir(folder: Path) -> None:
 def write_atomic(target: Path, write: Callable[[Path], object]) -> None:
     """Call write(temp_path), fsync the temp file, then rename it over `target`."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, temp_name = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent)
     os.close(fd)
     temp = Path(temp_name)
     try:
@@ -71,6 +92,10 @@ def move_durably(source: Path, target: Path) -> None:
     places, and the next claim of the source is then a byte-identical repeat.
     """
     if target.exists():
+        if target.is_file() and sha256_of(target) == sha256_of(source):
+            source.unlink()  # the same bytes are kept there already (a step redone after a crash)
+            fsync_dir(source.parent)
+            return
         raise FileExistsError(errno.EEXIST, "target exists", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -78,7 +103,7 @@ def move_durably(source: Path, target: Path) -> None:
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        partial = target.with_name(f".{target.name}{PARTIAL}")
+        partial = target.with_name(f".{cut_utf8(target.name, TEMP_NAME_BYTES)}{PARTIAL}")
         shutil.copy2(source, partial)
         with partial.open("rb+") as handle:
             os.fsync(handle.fileno())

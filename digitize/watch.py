@@ -48,7 +48,6 @@ import logging
 import logging.handlers
 import os
 import queue
-import re
 import shutil
 import signal
 import sqlite3
@@ -64,6 +63,7 @@ from . import config as site_config, engine, intake, pages, store
 from .files import PARTIAL, move_durably, sha256_of, write_atomic, write_text_atomic
 from .errors import (AlreadyHasTextError, DigitizeError, EncryptedPdfError, EngineError, InputFileError,
                      OutputError)
+from .privacy import mask_ids
 from .vntext import nfc
 from .pipelines import load_pipeline
 
@@ -71,16 +71,10 @@ LOG = logging.getLogger("digitize.watch")
 TICK = 0.2  # seconds between looks at the files being watched
 HEARTBEAT_SECONDS = 2.0
 LOG_BYTES, LOG_BACKUPS = 5_000_000, 5
-CCCD_RUN = re.compile(r"(?<!\d)\d{12,}(?!\d)")
 ENGINE_ERRORS = {4: InputFileError, 5: OutputError, 8: EncryptedPdfError}
 
 
 # --- logging ---------------------------------------------------------------
-
-def mask_ids(text: str) -> str:
-    """Runs of 12+ digits (a CCCD, possibly in a file name) keep only their last 3 digits."""
-    return CCCD_RUN.sub(lambda m: "*" * (len(m.group()) - 3) + m.group()[-3:], text)
-
 
 class MaskingFormatter(logging.Formatter):
     """Masks the whole formatted line, tracebacks included, so no path or message leaks a CCCD."""

@@ -10,7 +10,8 @@ from tools import synth
 from digitize.barcodes import decode_barcodes
 from digitize.codes import find_codes, find_exact_codes, is_well_formed
 from digitize.extract import (classify, extract_page, filename_codes, find_cccd, find_dates, find_number,
-                              mask_cccd, merge_fields, valid_cccd)
+                              merge_fields, valid_cccd)
+from digitize.privacy import mask_cccd
 
 CODE = "000.00.06.H56-231027-0361"
 RECEIPT = """UBND XÃ HÒA BÌNH

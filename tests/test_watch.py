@@ -18,7 +18,7 @@ from PIL import Image
 from digitize.assemble import pdf_sha256
 from tools.soak import (catalogue, done_shas, drop, files_below, outputs, page_bytes, repeats,
                            start_watcher, wait_until, watcher_env)
-from digitize.watch import mask_ids
+from digitize.privacy import mask_ids
 
 from .conftest import run_digitize
 
@@ -196,7 +196,7 @@ def test_sigkill_and_restart_resume_without_loss_or_doubles(tmp_path):
 
 def test_log_lines_never_carry_a_full_cccd():
     assert mask_ids("tệp 001203004567.pdf, mã 000.00.06.H56-231027-0361") == \
-        "tệp *********567.pdf, mã 000.00.06.H56-231027-0361"
+        "tệp 001******567.pdf, mã 000.00.06.H56-231027-0361"
 
 
 def test_ctrl_c_mid_batch_finishes_in_flight_pages_and_exits_0(tmp_path):
