@@ -17,7 +17,7 @@ from pikepdf import Dictionary, Name
 from pikepdf.models.metadata import PdfMetadata
 
 from . import __version__
-from .files import sha256_of, write_atomic
+from .files import write_atomic
 
 XMP_NAMESPACE = "urn:digitize:ns:1.0:"
 XMP_PREFIX = "digitize"
@@ -78,22 +78,6 @@ def pdf_sha256(path: Path) -> str | None:
             return str(value) if value is not None else None
     except (pikepdf.PdfError, OSError, ValueError):
         return None
-
-
-def is_output_of(target: Path, sha256: str) -> bool:
-    """Our PDF of that source (recorded sha256), or a copy of it (a PDF filed as it came)."""
-    return pdf_sha256(target) == sha256 or sha256_of(target) == sha256
-
-
-def own_name(target: Path, sha256: str) -> Path:
-    """`target`, unless another source's output holds that name: then the sha256 prefix is added.
-
-    The same source always gets the same name, so a document redone after a
-    crash replaces its own earlier output instead of adding a second one.
-    """
-    if target.exists() and not is_output_of(target, sha256):
-        return target.with_name(f"{target.stem}-{sha256[:8]}{target.suffix}")
-    return target
 
 
 def assemble_pdf(pages: list[AssembledPage], target: Path, metadata: dict[str, str]) -> None:

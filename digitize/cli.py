@@ -7,10 +7,11 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from . import __version__, codes, config as site_config, coversheet, engine, errors, extract, filing
+from . import __version__, codes, config as site_config, coversheet, errors, filing, jobs, programs
 from . import periods as period_rules, registry, reports, reprocess, store
 from .files import write_bytes_atomic
-from .privacy import mask_cccd
+from .models import DONE, DocumentResult, LinkDecision
+from .privacy import mask_cccd, mask_ids
 from .pipelines import load_pipeline
 
 SCAN_SUFFIXES = {".pdf", ".tif", ".tiff", ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
@@ -44,52 +45,41 @@ def cmd_paths(args: argparse.Namespace, config: dict) -> int:
     return errors.OK
 
 
-def _shown(result: dict) -> dict:
-    """A result as printed: page text left out, the citizen ID masked (output may land in logs)."""
-    def masked(fields: dict | None) -> dict | None:
-        return {**fields, "cccd": mask_cccd(fields["cccd"])} if fields and fields.get("cccd") else fields
-
-    shown = {k: v for k, v in result.items() if k not in ("pages", "parts")}
-    shown["fields"] = masked(result["fields"])
-    shown["pages"] = [{k: p[k] for k in ("orientation", "skew", "confidence")} for p in result["pages"]]
-    shown["parts"] = [{**part, "fields": masked(part["fields"])} for part in result["parts"]]
-    return shown
-
-
-def _process_line(result: dict) -> str:
-    if result["status"] != "done":
-        return f"{result['status']:15} {result['source']}: {result['error']}"
-    lines = [f"xong / done     {result['source']} ({len(result['pages'])} trang/pages)"]
-    for part in result["parts"]:
-        state = (f"hồ sơ / dossier {part['dossier']}" if part["link"]["status"] == "linked"
-                 else "chờ xem xét / needs review" if part["link"]["status"] == "review"
+def _process_line(result: DocumentResult) -> str:
+    if result.status != DONE:
+        return mask_ids(f"{result.status:15} {result.source}: {result.error}")
+    lines = [f"xong / done     {result.source} ({len(result.pages)} trang/pages)"]
+    for part in result.parts:
+        state = (f"hồ sơ / dossier {part.dossier}" if part.link.status == "linked"
+                 else "chờ xem xét / needs review" if part.link.status == "review"
                  else "chưa liên kết / not linked")
-        lines.append(f"    trang/pages {part['first_page']}-{part['last_page']} → {part['output']} [{state}]")
-    return "\n".join(lines)
+        lines.append(f"    trang/pages {part.first_page}-{part.last_page} → {part.output} [{state}]")
+    return mask_ids("\n".join(lines))
 
 
 def cmd_process(args: argparse.Namespace, config: dict) -> int:
     pipeline = load_pipeline(args.pipeline or config["processing"]["pipeline"])
+    programs.versions(pipeline["ocr"]["lang"])
     paths = site_config.resolve_paths(config)
     site_config.ensure_folders(paths)
-    # Into the archive, linked documents are filed by dossier; --out keeps them together there.
-    out_dir = Path(args.out).absolute() if args.out else paths["archive"]
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # Into the archive, documents are filed by dossier and month; --out keeps them together there.
+    destination = jobs.Destination(Path(args.out).absolute(), filed=False) if args.out \
+        else jobs.Destination(paths["archive"])
+    destination.root.mkdir(parents=True, exist_ok=True)
     inputs = expand_inputs(args.paths)
     if not inputs:
         print("Không có tệp nào để xử lý. / No files to process.", file=sys.stderr)
         return errors.BAD_ARGS
-    workers = args.workers or site_config.worker_count(config)
+    run = jobs.Run(pipeline, config, destination, args.workers or site_config.worker_count(config), paths["work"],
+                   force=args.force)
     conn = store.connect(paths["catalogue"])
     exit_code = errors.OK
-    results = engine.run(inputs, out_dir, pipeline, config, workers, paths["work"], force=args.force,
-                         registry=store.list_dossiers(conn), filing_root=None if args.out else paths["archive"])
-    for result in results:
-        if result["sha256"]:
-            store.save_result(conn, result, pipeline)
-        if result["status"] != "done" and exit_code == errors.OK:
-            exit_code = result["exit_code"]
-        _emit(args, _shown(result), _process_line(result))
+    intakes = [jobs.Intake(path, str(path.absolute()), original=str(path.absolute())) for path in inputs]
+    for _, result in jobs.process(intakes, run, conn):
+        if result.status != DONE:
+            jobs.record_failure(conn, result, pipeline, None, result.source)
+            exit_code = exit_code or result.exit_code
+        _emit(args, result.to_json(), _process_line(result))
     return exit_code
 
 
@@ -142,9 +132,9 @@ def cmd_watch(args: argparse.Namespace, config: dict) -> int:
 
 
 def cmd_status(args: argparse.Namespace, config: dict) -> int:
-    from . import watch
-    report = watch.status(config)
-    print(json.dumps(report, ensure_ascii=False) if args.json else watch.format_status(report))
+    from . import status
+    report = status.status(config)
+    print(json.dumps(report, ensure_ascii=False) if args.json else status.format_status(report))
     return errors.OK
 
 
@@ -244,8 +234,8 @@ def cmd_link(args: argparse.Namespace, config: dict) -> int:
                                    "Nhập danh sách hồ sơ trước: digitize registry import FILE.",
                                    "Import the dossier list first: digitize registry import FILE.")
     with store.transaction(conn):
-        store.set_link(conn, document["id"], {"status": "linked", "dossier": code, "confidence": 1.0,
-                                              "candidates": document["candidates"]}, manual=True)
+        store.set_link(conn, document["id"], LinkDecision("linked", "manual", 1.0, code,
+                                                          tuple(document["candidates"] or ())), manual=True)
     filing.refile(conn, document["id"], site_config.resolve_paths(config)["archive"])
     print(f"Đã liên kết thủ công / linked by hand: tài liệu / document {document['id']} → {code}")
     return errors.OK
@@ -255,8 +245,8 @@ def cmd_unlink(args: argparse.Namespace, config: dict) -> int:
     conn = _catalogue(config)
     document = _document(conn, args.document)
     with store.transaction(conn):
-        store.set_link(conn, document["id"], {"status": "none", "dossier": None, "confidence": None,
-                                              "candidates": document["candidates"]}, manual=True)
+        store.set_link(conn, document["id"], LinkDecision("none", "manual",
+                                                          candidates=tuple(document["candidates"] or ())), manual=True)
     filing.refile(conn, document["id"], site_config.resolve_paths(config)["archive"])
     print(f"Đã bỏ liên kết / unlinked: tài liệu / document {document['id']} "
           "(quyết định thủ công, không bị chạy tự động ghi đè / a manual decision, kept by automatic runs)")

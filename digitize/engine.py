@@ -1,10 +1,11 @@
-"""The page engine shared by `digitize process`, the watcher and reprocessing.
+"""The page engine under jobs.process (and so under `process`, the watcher and reprocessing).
 
 Every page of every selected document goes through one pool of worker
 processes (one page a task, OMP_THREAD_LIMIT=1 in each), so both cores stay
 busy whether the batch is one long PDF or many one-page scans. A bounded
 number of tasks is in flight, so memory stays flat in batch size. A
-document is assembled as soon as its last page is back.
+document is handed on as soon as its last page is back; its page images
+live in its work folder until the caller asks for the next document.
 """
 from __future__ import annotations
 
@@ -25,11 +26,11 @@ from typing import Callable, Iterable, Iterator
 import cv2
 import psutil
 
-from . import assemble, barcodes, clean, link, ocr, orient, pages
-from .files import fsync_dir, sha256_of, write_text_atomic
-from .errors import AlreadyHasTextError, DigitizeError, EngineError, OutputError
+from . import assemble, barcodes, clean, ocr, orient, pages, programs
+from .files import sha256_of
+from .errors import DigitizeError, EngineError, InputFileError
+from .models import PageReading
 from .orient import PageAngle
-from .vntext import nfc
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,21 @@ class PageTask:
 @dataclass(frozen=True)
 class PageResult:
     index: int
-    orientation: int
-    skew: float
-    confidence: float
-    text: str
+    reading: PageReading
     barcodes: list[dict]
-    image: assemble.AssembledPage
+    image: assemble.AssembledPage  # files in the document's work folder
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """One input file out of the engine: its pages in order, or the error that stopped it.
+
+    The page images exist until the caller asks the engine for the next document."""
+
+    source: Path
+    sha256: str | None
+    pages: tuple[PageResult, ...] = ()
+    error: DigitizeError | None = None
 
 
 @dataclass(frozen=True)
@@ -59,8 +69,6 @@ class Settings:
     pipeline: dict
     workers: int
     page_timeout: float
-    registry: tuple[dict, ...] = ()  # dossiers a document may be linked to
-    filing_root: Path | None = None  # linked documents go to filing_root/YYYY/Qn/<code>/
     file_timeout: float | None = None
     on_page: Callable[[str], None] | None = None
 
@@ -71,9 +79,8 @@ class Job:
 
     source: Path
     sha256: str
-    target: Path
-    info: pages.ScanInfo | None = None
-    work_dir: Path | None = None
+    info: pages.ScanInfo
+    work_dir: Path
     results: dict[int, PageResult] = field(default_factory=dict)
     error: DigitizeError | None = None
     started: float | None = None  # monotonic time its first page went to a worker
@@ -105,7 +112,7 @@ def _exit_when_gone(owner_pid: int) -> None:
 
 
 def _init_worker(owner_pid: int) -> None:
-    os.environ["OMP_THREAD_LIMIT"] = "1"
+    programs.limit_threads()
     cv2.setNumThreads(1)
     # Ctrl-C reaches the whole terminal process group: the owner decides when
     # to stop, a worker finishes its page.
@@ -144,10 +151,7 @@ def process_page(task: PageTask) -> PageResult:
     image_path.write_bytes(jpeg.tobytes())
     return PageResult(
         index=task.index,
-        orientation=angle.orientation,
-        skew=round(skew, 3),
-        confidence=text_page.confidence,
-        text=text_page.text,
+        reading=PageReading(angle.orientation, round(skew, 3), text_page.confidence, text_page.text),
         # Codes are read on the upright page: zxing copes with any angle, but not with every skew.
         barcodes=barcodes.decode_barcodes(grey),
         image=assemble.AssembledPage(
@@ -156,166 +160,33 @@ def process_page(task: PageTask) -> PageResult:
     )
 
 
-def document_text(results: list[PageResult]) -> str:
-    """The sidecar: pages in order, separated by form feeds as pdftotext does."""
-    return nfc("\n\f".join(result.text for result in results) + "\n")
+def run(sources: Iterable[Path], pipeline: dict, config: dict, workers: int, work_root: Path,
+        force: bool = False, on_page: Callable[[str], None] | None = None,
+        file_timeout: float | None = None) -> Iterator[Scanned]:
+    """OCR documents; yield each as it finishes (those that fail before OCR first).
 
-
-def _part_target(job: Job, number: int, dossier: str | None, settings: Settings) -> Path:
-    """Where part `number` of a document goes: its own name beside the first part, or,
-    once linked and when filing is on, the dossier's folder in the archive."""
-    target = job.target if number == 0 else job.target.with_name(f"{job.target.stem}-part{number + 1}.pdf")
-    if dossier and settings.filing_root is not None:
-        received = next((d.get("received_date") for d in settings.registry if d["code"] == dossier), None)
-        target = assemble.own_name(link.filing_path(settings.filing_root, dossier, received, target.name),
-                                   job.sha256)
-    return target
-
-
-def _metadata(job: Job, part: dict, settings: Settings) -> dict[str, str | None]:
-    fields = part["fields"]
-    return {
-        "title": job.source.name,
-        "source": str(job.source),
-        "sha256": job.sha256,
-        "pageCount": str(part["last_page"] - part["first_page"] + 1),
-        "firstPage": str(part["first_page"]),
-        "pipeline": settings.pipeline["name"],
-        "pipelineVersion": settings.pipeline["hash"],
-        "ocrLanguage": settings.pipeline["ocr"]["lang"],
-        "dossierCode": part["dossier"],
-        "linkStatus": part["link"]["status"],
-        "documentKind": fields.get("kind"),
-        "procedureCode": fields.get("procedure_code"),
-        "procedureName": fields.get("procedure_name"),
-        "applicant": fields.get("applicant"),
-        "ownerId": fields.get("cccd"),
-        "numberSymbol": fields.get("number"),
-        "issueDate": fields.get("issue_date"),
-    }
-
-
-def _finish(job: Job, settings: Settings) -> dict:
-    """Split into dossiers, link each, write every part's PDF and sidecar, then rename them all."""
-    ordered = [job.results[i] for i in range(job.info.page_count)]
-    analysis = link.analyse_document([r.text for r in ordered], [r.barcodes for r in ordered],
-                                     job.source.name, list(settings.registry))
-    # Everything is written and fsynced under staging names first; only then
-    # renamed over any previous output (a rename needs no free space), so a
-    # full disk leaves the previous PDF and sidecar whole (reprocess).
-    staged: list[tuple[Path, Path]] = []
-    parts = []
-    try:
-        for number, part in enumerate(analysis["parts"]):
-            chosen = ordered[part["first_page"] - 1:part["last_page"]]
-            target = _part_target(job, number, part["dossier"], settings)
-            text_path = target.with_suffix(".txt")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staged_pdf = target.with_name(f".{target.name}.new")
-            staged_text = text_path.with_name(f".{text_path.name}.new")
-            staged += [(staged_pdf, target), (staged_text, text_path)]
-            assemble.assemble_pdf([r.image for r in chosen], staged_pdf, _metadata(job, part, settings))
-            write_text_atomic(staged_text, document_text(chosen))
-            parts.append({
-                "part": number, "first_page": part["first_page"], "last_page": part["last_page"],
-                "output": str(target), "text_path": str(text_path), "dossier": part["dossier"],
-                "link": part["link"], "fields": part["fields"], "kind": part["fields"].get("kind"),
-            })
-        for staged_file, final in staged:
-            os.replace(staged_file, final)
-        for folder in {final.parent for _, final in staged}:
-            fsync_dir(folder)
-    except OSError as exc:
-        for staged_file, _ in staged:
-            staged_file.unlink(missing_ok=True)
-        raise OutputError(
-            "Không ghi được tệp PDF kết quả.", f"Could not write the output PDF ({exc})."
-        ) from exc
-    first = parts[0]
-    return {
-        "output": first["output"],
-        "text_path": first["text_path"],
-        "pages": [
-            {"orientation": r.orientation, "skew": r.skew, "confidence": r.confidence, "text": r.text}
-            for r in ordered
-        ],
-        "dossier": first["dossier"],
-        "link": first["link"],
-        "fields": first["fields"],
-        "parts": parts,
-    }
-
-
-def _result(job: Job, status: str, **extra) -> dict:
-    error = job.error
-    return {
-        "source": str(job.source),
-        "sha256": job.sha256,
-        "status": status,
-        "output": None,
-        "text_path": None,
-        "pages": [],
-        "error": error.one_line() if error else None,
-        "exit_code": error.exit_code if error else 0,
-        "dossier": None,
-        "link": None,
-        "fields": {},
-        "parts": [],
-        **extra,
-    }
-
-
-def output_target(source: Path, out_dir: Path, taken: set[Path]) -> Path:
-    """`<stem>.pdf` in out_dir; two inputs with one stem keep their extension apart."""
-    target = out_dir / f"{source.stem}.pdf"
-    if target in taken or target.resolve() == source.resolve():
-        target = out_dir / f"{source.stem}.{source.suffix.lstrip('.') or 'scan'}.pdf"
-    taken.add(target)
-    return target
-
-
-def run(sources: Iterable[Path], out_dir: Path, pipeline: dict, config: dict, workers: int,
-        work_root: Path, force: bool = False,
-        target_for: Callable[[Path, Path, set], Path] = output_target,
-        on_page: Callable[[str], None] | None = None,
-        file_timeout: float | None = None, registry: Iterable[dict] = (),
-        filing_root: Path | None = None) -> Iterator[dict]:
-    """Process documents; yield one result dict per document as each finishes.
-
-    Results for documents that fail before OCR (bad input) come first.
     on_page(source) is called as each page comes back (progress bars).
     file_timeout: no page of a document starts later than this many seconds after
     its first page did (a page in flight is bounded by page_timeout), so one huge
     or pathological file cannot hold the pool for long.
-    registry: the dossiers to link to; filing_root: where linked documents are
-    filed by year, quarter and dossier code (None: they stay at their target).
-    A scan of several dossiers gives one result with a part per dossier.
+    force: OCR a PDF that already has a text layer (else it fails with AlreadyHasTextError).
     """
-    settings = Settings(pipeline, workers, float(config["processing"]["page_timeout"]), tuple(registry),
-                        filing_root, file_timeout, on_page)
-    taken: set[Path] = set()
+    settings = Settings(pipeline, workers, float(config["processing"]["page_timeout"]), file_timeout, on_page)
     jobs: list[Job] = []
     for source in sources:
         source = source.absolute()
-        job = Job(source, "", out_dir)
+        sha256 = None
         try:
-            job.sha256 = sha256_of(source)
-            job.info = pages.inspect(source, config, force=force)
-        except AlreadyHasTextError as exc:
-            job.error = exc
-            yield _result(job, "skipped")
-            continue
+            sha256 = sha256_of(source)
+            info = pages.inspect(source, config, force=force)
         except DigitizeError as exc:
-            job.error = exc
-            yield _result(job, "failed")
+            yield Scanned(source, sha256, error=exc)
             continue
         except OSError as exc:
-            job.error = pages.InputFileError("Không đọc được tệp.", f"Cannot read the file ({exc}).")
-            yield _result(job, "failed")
+            yield Scanned(source, sha256, error=InputFileError("Không đọc được tệp.", f"Cannot read the file ({exc})."))
             continue
-        job.target = target_for(source, out_dir, taken)
-        job.work_dir = Path(tempfile.mkdtemp(prefix=f"{job.sha256[:12]}-", dir=work_root))
-        jobs.append(job)
+        work_dir = Path(tempfile.mkdtemp(prefix=f"{sha256[:12]}-", dir=work_root))
+        jobs.append(Job(source, sha256, info, work_dir))
     if jobs:
         yield from _run_pages(jobs, settings)
 
@@ -337,7 +208,7 @@ def _over_time(job: Job, file_timeout: float | None) -> bool:
     return job.error is not None
 
 
-def _run_pages(jobs: list[Job], settings: Settings) -> Iterator[dict]:
+def _run_pages(jobs: list[Job], settings: Settings) -> Iterator[Scanned]:
     workers, on_page = settings.workers, settings.on_page
     pending = _tasks(jobs, settings.pipeline, settings.page_timeout)
     retry: deque[tuple[Job, PageTask]] = deque()
@@ -345,10 +216,10 @@ def _run_pages(jobs: list[Job], settings: Settings) -> Iterator[dict]:
     remaining = {id(job): job.info.page_count for job in jobs}
     pool = _new_pool(workers)
 
-    def page_done(job: Job) -> Iterator[dict]:
+    def page_done(job: Job) -> Iterator[Scanned]:
         remaining[id(job)] -= 1
         if remaining[id(job)] == 0:
-            yield _complete(job, settings)
+            yield from _complete(job)
 
     try:
         while True:
@@ -406,12 +277,12 @@ def _run_pages(jobs: list[Job], settings: Settings) -> Iterator[dict]:
                 shutil.rmtree(job.work_dir, ignore_errors=True)
 
 
-def _complete(job: Job, settings: Settings) -> dict:
+def _complete(job: Job) -> Iterator[Scanned]:
+    """Hand the finished document on; its work folder goes once the caller is done with it."""
     try:
         if job.error is None:
-            return _result(job, "done", **_finish(job, settings))
-    except DigitizeError as exc:
-        job.error = exc
+            yield Scanned(job.source, job.sha256, tuple(job.results[i] for i in range(job.info.page_count)))
+        else:
+            yield Scanned(job.source, job.sha256, error=job.error)
     finally:
         shutil.rmtree(job.work_dir, ignore_errors=True)
-    return _result(job, "failed")

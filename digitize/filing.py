@@ -11,12 +11,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from . import link, store
-from .assemble import own_name
-from .codes import is_well_formed
+from . import layout, link, store
 from .files import move_durably
-
-UNFILED = "unfiled"
+from .models import LinkDecision
 
 
 def filed_target(document: dict, dossier: dict | None, archive: Path) -> Path | None:
@@ -26,12 +23,14 @@ def filed_target(document: dict, dossier: dict | None, archive: Path) -> Path | 
         return None
     if document["link_status"] == "linked" and document["dossier_code"]:
         received = dossier.get("received_date") if dossier else None
-        target = link.filing_path(archive, document["dossier_code"], received, current.name)
-    elif is_well_formed(current.parent.name):
-        target = archive / UNFILED / current.name  # out of the folder of a dossier it left
+        folder = layout.quarter_folder(archive, document["dossier_code"], received)
+    elif layout.is_dossier_folder(current.parent, archive):
+        folder = layout.unfiled_folder(archive)  # out of the folder of a dossier it left
     else:
         return None
-    return None if target == current else own_name(target, document["sha256"])
+    if folder == current.parent:
+        return None
+    return layout.place(folder, current.name, document["sha256"])
 
 
 def refile(conn: sqlite3.Connection, document_id: int, archive: Path) -> Path | None:
@@ -52,10 +51,10 @@ def refile(conn: sqlite3.Connection, document_id: int, archive: Path) -> Path | 
         move_durably(current, target)
         sidecar = Path(document["text_path"]) if document["text_path"] else None
         if sidecar and sidecar.exists():
-            move_durably(sidecar, target.with_suffix(".txt"))
+            move_durably(sidecar, layout.sidecar(target))
     elif not target.exists():
         return None
-    store.update_document(conn, document_id, output=str(target), text_path=str(target.with_suffix(".txt")))
+    store.update_document(conn, document_id, output=str(target), text_path=str(layout.sidecar(target)))
     return target
 
 
@@ -65,7 +64,7 @@ def link_waiting(conn: sqlite3.Connection, archive: Path) -> list[dict]:
     done = []
     for document_id, decided in changes:
         with store.transaction(conn):
-            linked = store.set_link(conn, document_id, decided)
+            linked = store.set_link(conn, document_id, LinkDecision.from_mapping(decided))
         if linked:
             refile(conn, document_id, archive)
             done.append({"document": document_id, "dossier": decided["dossier"], "method": decided["method"]})

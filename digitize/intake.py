@@ -1,18 +1,11 @@
 """The watched folder's file moves, as plain functions: what is junk, claiming,
-durable moves, where outputs, originals, repeats and quarantined files go.
-
-Layout under the work area and the archive:
-    work/claimed/<claim id>/<path below the inbox>   a claimed file (the claim id
-                                                    orders claims and names the event)
-    archive/YYYY/MM/<name>.pdf + .txt                the searchable PDF and its text
-    archive/originals/YYYY/MM/<path below the inbox> the original, once filed
-    archive/duplicates/<path below the inbox>        byte-identical repeats, set aside
-    quarantine/<path below the inbox>                a file that failed + NAME.error.txt
-The first folder below the inbox names the officer or scanner.
+what is claimed, and setting a failed file aside with its note. Where each file
+goes is layout.py's; a claimed file is work/claimed/<claim id>/<path below the
+inbox> (the claim id orders claims and names the event). The first folder below
+the inbox names the officer or scanner.
 """
 from __future__ import annotations
 
-import errno
 import os
 import time
 import unicodedata
@@ -22,10 +15,9 @@ from itertools import count
 from pathlib import Path
 from typing import Iterator
 
-from .assemble import is_output_of
+from . import layout
 from .files import PARTIAL, move_durably, write_text_atomic
 from .errors import DigitizeError
-from .link import safe_name
 
 # Compared lower-case, against every part of the path below the inbox.
 JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini", "@eadir", "$recycle.bin", "#recycle",
@@ -128,53 +120,6 @@ def remove_empty_dirs(folder: Path, stop: Path) -> None:
         folder = folder.parent
 
 
-def free_path(folder: Path, name: str) -> Path:
-    """`folder/name`, or `name (2)`, `name (3)`, ... whichever does not exist yet."""
-    candidate = folder / name
-    stem, suffix = Path(name).stem, Path(name).suffix
-    number = 2
-    while candidate.exists():
-        candidate = folder / f"{stem} ({number}){suffix}"
-        number += 1
-    return candidate
-
-
-def filing_target(source: Path, sha256: str, archive: Path, taken: set[Path]) -> Path:
-    """Where the searchable PDF of `source` goes: archive/YYYY/MM/<name>.pdf by the scan's time.
-
-    The same source always gets the same name, so a document redone after a
-    crash overwrites its own half-finished output instead of adding a second
-    one: a name already used by another document's PDF gets the sha256 prefix.
-    """
-    when = datetime.fromtimestamp(source.stat().st_mtime)
-    folder = archive / f"{when:%Y}" / f"{when:%m}"
-    stem = Path(safe_name(source.name)).stem
-    for name in (f"{stem}.pdf", f"{stem}-{sha256[:8]}.pdf", f"{stem}-{sha256}.pdf"):
-        target = folder / name
-        if target in taken or (target.exists() and not is_output_of(target, sha256)):
-            continue
-        # Temp files of an earlier attempt killed while writing this target.
-        for stale in folder.glob(f".{name}.*.tmp"):
-            stale.unlink(missing_ok=True)
-        taken.add(target)
-        return target
-    raise FileExistsError(errno.EEXIST, "no free output name", str(folder / stem))
-
-
-def original_target(item: Claimed, sha256: str, archive: Path) -> Path:
-    """archive/originals/YYYY/MM/<path below the inbox>, by the scan's time; unique by sha256."""
-    when = datetime.fromtimestamp(item.path.stat().st_mtime)
-    target = archive / "originals" / f"{when:%Y}" / f"{when:%m}" / item.rel
-    if target.exists():
-        target = target.with_name(f"{target.stem}-{sha256[:8]}{target.suffix}")
-    return target if not target.exists() else free_path(target.parent, target.name)
-
-
-def duplicate_target(item: Claimed, archive: Path) -> Path:
-    """A byte-identical repeat goes to archive/duplicates/, never to the inbox again."""
-    return free_path(archive / "duplicates" / item.rel.parent, item.rel.name)
-
-
 def error_text(rel: Path, error: DigitizeError, sha256: str | None, when: datetime) -> str:
     """The NAME.error.txt an officer reads beside a quarantined file."""
     stamp = when.strftime("%d/%m/%Y %H:%M:%S")
@@ -192,13 +137,9 @@ def error_text(rel: Path, error: DigitizeError, sha256: str | None, when: dateti
     )
 
 
-def quarantine_target(item: Claimed, quarantine: Path) -> Path:
-    return free_path(quarantine / item.rel.parent, item.rel.name)
-
-
 def quarantine(item: Claimed, target: Path, error: DigitizeError, sha256: str | None) -> Path:
     """Write NAME.error.txt, then move the file beside it; the error file path."""
-    note = target.with_name(target.name + ".error.txt")
+    note = layout.note_beside(target)
     write_text_atomic(note, error_text(item.rel, error, sha256, datetime.now().astimezone()))
     move_durably(item.path, target)
     return note

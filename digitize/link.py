@@ -18,15 +18,13 @@ The result carries ranked candidates with the evidence for each.
 from __future__ import annotations
 
 import re
-from datetime import date
-from pathlib import Path
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
 from digitize.codes import code_date, damage_fits
 from digitize.extract import extract_page, merge_fields
-from digitize.vntext import fold, nfc
+from digitize.vntext import fold
 
 NAME_MATCH = 90       # folded token-sort similarity at which two names agree
 NAME_CONFLICT = 80    # below this two names disagree; in between proves nothing
@@ -289,32 +287,3 @@ def analyse_document(pages_text: list[str], barcodes_per_page: list[list[dict]],
         parts.append({**page_range, "fields": fields, "dossier": link["dossier"], "link": link})
     first = parts[0]
     return {"parts": parts, "fields": first["fields"], "dossier": first["dossier"], "link": first["link"]}
-
-
-_UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
-_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
-
-
-def safe_name(name: str, limit: int = 120) -> str:
-    """A file or folder name any file system takes, Windows shares included:
-    no reserved characters or device names, no trailing dot or space, NFC,
-    short enough for Windows' 260-character paths."""
-    name = _UNSAFE.sub("_", nfc(name)).strip().rstrip(". ") or "_"
-    stem, dot, suffix = name.rpartition(".")
-    if not dot or len(suffix) > 8:
-        stem, suffix = name, ""
-    if stem.split(".")[0].upper() in _RESERVED:
-        stem = "_" + stem
-    stem = stem[: max(limit - len(suffix) - 1, 1)].rstrip(". ") or "_"
-    return f"{stem}.{suffix}" if suffix else stem
-
-
-def filing_path(archive_root: Path | str, dossier: str, received_date: str | date | None,
-                file_name: str) -> Path:
-    """archive/YYYY/Qn/<dossier code>/<file name>, by the dossier's received date
-    (else the date written in its code; else archive/undated/...)."""
-    when = received_date if isinstance(received_date, date) else (
-        date.fromisoformat(received_date[:10]) if received_date else code_date(dossier))
-    folder = Path(archive_root)
-    folder = folder / f"{when.year:04d}" / f"Q{(when.month - 1) // 3 + 1}" if when else folder / "undated"
-    return folder / safe_name(dossier) / safe_name(file_name)

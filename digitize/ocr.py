@@ -7,19 +7,14 @@ columns of an official header are not run together line by line.
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-import pytesseract
 
-from .errors import EngineError, MissingDependencyError
+from . import programs
 from .vntext import nfc
-
-# Without this, tesseract's OpenMP threads fight over two cores: ~5x slower.
-os.environ["OMP_THREAD_LIMIT"] = "1"
 
 
 @dataclass(frozen=True)
@@ -91,14 +86,7 @@ def recognise(image: np.ndarray, dpi: float, work_base: Path, lang: str, psm: in
     cv2.imwrite(str(image_path), image)
     config = f"--psm {psm} --dpi {round(dpi)} -c tessedit_create_tsv=1 -c textonly_pdf=1"
     try:
-        pytesseract.pytesseract.run_tesseract(str(image_path), str(work_base), extension="pdf", lang=lang,
-                                              config=config, timeout=timeout)
-    except pytesseract.TesseractNotFoundError as exc:
-        raise MissingDependencyError("Chưa cài tesseract.", "tesseract is not installed.") from exc
-    except pytesseract.TesseractError as exc:
-        raise EngineError("Nhận dạng chữ thất bại.", f"tesseract failed: {exc.message}") from exc
-    except RuntimeError as exc:  # pytesseract reports its timeout this way
-        raise EngineError("Nhận dạng chữ quá thời gian.", f"tesseract timed out ({exc}).") from exc
+        programs.tesseract(image_path, work_base, lang, config, timeout)
     finally:
         image_path.unlink(missing_ok=True)
     text, confidence = _read_tsv(work_base.with_suffix(".tsv"))

@@ -7,17 +7,15 @@ images are read with Pillow behind a pixel limit.
 """
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pikepdf
-from pdf2image import convert_from_path
-from pdf2image.exceptions import PDFPageCountError, PDFSyntaxError
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from .errors import AlreadyHasTextError, EncryptedPdfError, EngineError, InputFileError
+from . import programs
+from .errors import AlreadyHasTextError, EncryptedPdfError, InputFileError
 
 IMAGE_SIGNATURES = {
     b"\x89PNG\r\n\x1a\n": "png",
@@ -103,15 +101,7 @@ def _pdf_page_dpi(page: pikepdf.Page, dpi_floor: float, dpi_ceiling: float) -> f
 
 
 def _pdf_text_chars(path: Path, page_count: int, timeout: float) -> int:
-    last = str(min(page_count, 3))
-    try:
-        result = subprocess.run(
-            ["pdftotext", "-l", last, "-enc", "UTF-8", str(path), "-"],
-            capture_output=True, timeout=timeout, check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise EngineError("pdftotext quá thời gian.", "pdftotext timed out.") from exc
-    return len("".join(result.stdout.decode("utf-8", "replace").split()))
+    return len("".join(programs.pdftotext(path, timeout, last_page=min(page_count, 3)).split()))
 
 
 def inspect(path: Path, config: dict, force: bool = False) -> ScanInfo:
@@ -239,22 +229,7 @@ def load_page(info: ScanInfo, index: int, timeout: float) -> np.ndarray:
         scan = _pdf_scan_image(info, index)
         if scan is not None:
             return _to_array(scan)
-        try:
-            images = convert_from_path(
-                info.path, dpi=info.dpis[index], first_page=index + 1, last_page=index + 1,
-                timeout=timeout,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise EngineError(
-                f"Đọc trang {index + 1} quá thời gian.", f"Rendering page {index + 1} timed out."
-            ) from exc
-        except (PDFPageCountError, PDFSyntaxError) as exc:
-            raise InputFileError("Tệp PDF bị hỏng.", f"The PDF is damaged ({exc}).") from exc
-        if not images:
-            raise InputFileError(
-                f"Không đọc được trang {index + 1}.", f"Page {index + 1} could not be rendered."
-            )
-        return _to_array(images[0])
+        return _to_array(programs.render_pdf_page(info.path, index, info.dpis[index], timeout))
     Image.MAX_IMAGE_PIXELS = None  # checked in inspect()
     try:
         with Image.open(info.path) as image:

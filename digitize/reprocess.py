@@ -25,7 +25,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from . import codes, config as site_config, engine, errors, filing, link, pages, periods, pipelines, store
+from . import codes, config as site_config, errors, filing, jobs, link, pages, periods, pipelines, store
+from .models import DONE, DocumentResult, LinkDecision
 from .files import sha256_of
 
 DEFAULT_SECONDS_PER_PAGE = 1.5  # per worker, until a run here has measured it
@@ -142,32 +143,18 @@ def _barcodes_per_page(document: dict, page_total: int) -> list[list[dict]]:
     return found
 
 
-def link_columns(document: dict, analysis: dict) -> dict | None:
-    """The link columns an analysis gives (link.analyse_document's, or an engine result);
-    None for a manual link, which is kept as it is."""
-    if document.get("link_method") == "manual":
-        return None
-    decided = analysis["link"]
-    return {
-        "dossier_code": decided["dossier"], "link_status": decided["status"], "link_method": decided["method"],
-        "link_confidence": decided["confidence"], "candidates": decided["candidates"],
-        "fields": analysis["fields"], "kind": analysis["fields"]["kind"],
-    }
-
-
-def new_link(document: dict, pages_text: list[str], registry: list[dict]) -> dict | None:
-    """Extraction and linking again on the stored text (no OCR)."""
+def new_link(document: dict, pages_text: list[str], registry: list[dict]) -> tuple[LinkDecision, dict]:
+    """Extraction and linking again on the stored text (no OCR): the decision and the fields."""
     analysis = link.analyse_document(pages_text, _barcodes_per_page(document, len(pages_text)),
                                      Path(document["source"]).name, registry)
-    return link_columns(document, analysis)
+    return LinkDecision.from_mapping(analysis["link"]), analysis["fields"]
 
 
-def link_changed(document: dict, columns: dict | None) -> bool:
-    """Whether the document now points elsewhere or has another link status."""
-    if columns is None:
+def link_changed(document: dict, decided: LinkDecision | None) -> bool:
+    """Whether an automatic decision points the document elsewhere (a manual link is never changed)."""
+    if decided is None or document.get("link_method") == "manual":
         return False
-    before = (document.get("dossier_code"), document.get("link_status") or "none")
-    return before != (columns["dossier_code"], columns["link_status"])
+    return (document.get("dossier_code"), document.get("link_status") or "none") != (decided.dossier, decided.status)
 
 
 class Reporter:
@@ -290,37 +277,35 @@ def _ocr_batch(conn, key: str, todo: list[dict], args, config: dict, workers: in
 
     for name, members in groups.items():
         pipeline = pipelines.load_pipeline(name)
-        by_source = {str(original): document for document, original in members}
+        by_original = {str(original.absolute()): document for document, original in members}
 
-        def target_for(source: Path, out_dir: Path, taken: set) -> Path:
-            # The new output replaces the existing one in place; a document that never had one gets the usual name.
-            previous = by_source[str(source)].get("output")
-            return Path(previous) if previous else engine.output_target(source, out_dir, taken)
+        def finish_item(taken: jobs.Intake, result: DocumentResult):
+            document = by_original[str(taken.path.absolute())]
+            changed = link_changed(document, result.link)
+            tally.links_changed += changed
+            return lambda conn: store.finish_item(conn, key, document["id"], "done", link_changed=changed)
 
-        results = engine.run([original for _, original in members], paths["archive"], pipeline, config, workers,
-                             paths["work"], force=True, target_for=target_for, on_page=reporter.page,
-                             registry=registry)
+        run = jobs.Run(pipeline, config, jobs.Destination(paths["archive"]), workers, paths["work"], force=True,
+                       on_page=reporter.page, also=finish_item)
+        intakes = [jobs.Intake(original, document["source"], document["officer"], document["original"])
+                   for document, original in members]
+        results = jobs.process(intakes, run, conn)
         try:
-            for result in results:
-                document = by_source[result["source"]]
-                if result["status"] != "done":
+            for taken, result in results:
+                document = by_original[str(taken.path.absolute())]
+                if result.status != DONE:
                     with store.transaction(conn):
-                        store.finish_item(conn, key, document["id"], "failed", result["error"])
+                        store.finish_item(conn, key, document["id"], "failed", result.error)
                     tally.failed += 1
-                    exit_code = exit_code or result["exit_code"]
-                    reporter.document(document, "failed", error=result["error"])
-                    if result["exit_code"] == errors.OUTPUT_FILE:
-                        return errors.OUTPUT_FILE, result["error"]
+                    exit_code = exit_code or result.exit_code
+                    reporter.document(document, "failed", error=result.error)
+                    if result.exit_code == errors.OUTPUT_FILE:
+                        return errors.OUTPUT_FILE, result.error
                     continue
-                columns = link_columns(document, result)
-                changed = link_changed(document, columns)
-                try:
-                    store.save_reprocessed(conn, key, document["id"], result, pipeline, columns, changed)
-                except sqlite3.OperationalError as exc:  # disk full or catalogue locked
-                    return errors.OUTPUT_FILE, f"catalogue: {exc}"
                 tally.done += 1
-                tally.links_changed += changed
-                reporter.document(document, "done", output=result["output"], link_changed=changed)
+                reporter.document(document, "done", output=result.output, link_changed=link_changed(document, result.link))
+        except sqlite3.OperationalError as exc:  # disk full or catalogue locked
+            return errors.OUTPUT_FILE, f"catalogue: {exc}"
         finally:
             results.close()  # shuts the pool down when the batch stops early
     return exit_code, None
@@ -331,9 +316,9 @@ def _relink_batch(conn, key: str, todo: list[dict], reporter: Reporter, registry
     tally = reporter.tally
     for document in todo:
         texts = [page["text"] or "" for page in store.get_pages(conn, document["id"])]
-        columns = new_link(document, texts, registry) if texts else None
-        changed = link_changed(document, columns)
-        store.save_relinked(conn, key, document["id"], columns, changed)
+        decided, fields = new_link(document, texts, registry) if texts else (None, None)
+        changed = link_changed(document, decided)
+        store.save_relinked(conn, key, document["id"], decided, fields, changed)
         moved = filing.refile(conn, document["id"], archive) if changed else None
         tally.done += 1
         tally.pages_done += len(texts)

@@ -2,7 +2,8 @@
 
 SQLite by default (WAL, one file under DIGITIZE_HOME); every query goes
 through the functions here so PostgreSQL can take over later. Rows come back
-as plain dicts.
+as plain dicts. The schema is versioned: MIGRATIONS are applied in order, once,
+when a catalogue is opened (PRAGMA user_version counts those applied).
 """
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-SCHEMA = """
+from .models import FAILED, DocumentResult, LinkDecision, Part
+
+DOCUMENTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     id INTEGER PRIMARY KEY,
     sha256 TEXT NOT NULL,
@@ -105,15 +108,29 @@ def now_iso() -> str:
 
 
 def connect(path: Path | str) -> sqlite3.Connection:
-    """Open (and create) the catalogue."""
+    """Open (and create, or bring up to date) the catalogue."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.executescript(SCHEMA)
+    migrate(conn)
     return conn
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply the migrations this catalogue has not had yet, each in its own transaction."""
+    applied = conn.execute("PRAGMA user_version").fetchone()[0]
+    for version, script in enumerate(MIGRATIONS[applied:], start=applied + 1):
+        try:
+            conn.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {version}; COMMIT;")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            # Another process opening the catalogue at the same moment may have applied it first.
+            if conn.execute("PRAGMA user_version").fetchone()[0] < version:
+                raise
 
 
 @contextmanager
@@ -225,46 +242,57 @@ def document_versions(conn: sqlite3.Connection, document_id: int) -> list[dict]:
     return [dict(row) for row in rows]
 
 
-def save_result(conn: sqlite3.Connection, result: dict, pipeline: dict, officer: str | None = None,
-                original: str | None = None) -> int:
-    """Record one engine result: a document row per dossier part, its pages, its link
-    (never over a manual one) and a version; the first part's document id."""
-    pages = result["pages"]
-    parts = result.get("parts") or [{
-        "part": 0, "first_page": 1, "last_page": len(pages), "output": result["output"],
-        "text_path": result["text_path"], "link": result.get("link"), "fields": result.get("fields") or None,
-        "kind": None,
-    }]
+def record_result(conn: sqlite3.Connection, result: DocumentResult, pipeline: dict,
+                  officer: str | None = None, original: str | None = None,
+                  also: Callable[[sqlite3.Connection], None] | None = None) -> list[int]:
+    """Record one document's result, one transaction: a row per dossier part (keyed by the
+    source's sha256 and the part number), its pages, its link and a version; the ids.
+
+    A document seen before is a new version of itself: its source, original and officer
+    stay as first recorded (a rerun from another folder loses none of them); a failed run
+    never replaces a done or skipped row, so the previous good output still counts; an
+    automatic link never replaces a manual one. `also` runs inside the same transaction
+    (reprocessing marks its run item there).
+    """
+    parts = result.parts or (Part(0, 1, len(result.pages), None, None),)
     ids = []
     with transaction(conn):
         for part in parts:
+            old = conn.execute("SELECT * FROM documents WHERE sha256=? AND part=?",
+                               (result.sha256, part.number)).fetchone()
+            if old is not None and result.status == FAILED and old["status"] != FAILED:
+                ids.append(int(old["id"]))
+                continue
             document_id = save_document(conn, {
-                "sha256": result["sha256"],
-                "part": part["part"],
-                "first_page": part["first_page"],
-                "source": result["source"],
-                "original": original,
-                "output": part["output"],
-                "text_path": part["text_path"],
+                "sha256": result.sha256,
+                "part": part.number,
+                "first_page": part.first_page,
+                "source": old["source"] if old else result.source,
+                "original": (old["original"] if old else None) or original,
+                "officer": (old["officer"] if old else None) or officer,
+                "output": part.output,
+                "text_path": part.text_path,
                 "pipeline": pipeline["name"],
                 "pipeline_hash": pipeline["hash"],
-                "status": result["status"],
-                "error": result["error"],
-                "page_count": (part["last_page"] - part["first_page"] + 1) or None,
-                "officer": officer,
-                "kind": part["kind"],
-                "fields": part["fields"],
+                "status": result.status,
+                "error": result.error,
+                "page_count": (part.last_page - part.first_page + 1) or None,
+                "kind": part.kind,
+                "fields": part.fields or None,
             })
-            part_pages = pages[part["first_page"] - 1:part["last_page"]]
             save_pages(conn, document_id, [
-                {"page_no": number, **page} for number, page in enumerate(part_pages, start=1)
+                {"page_no": number, "orientation": page.orientation, "skew": page.skew,
+                 "confidence": page.confidence, "text": page.text}
+                for number, page in enumerate(result.pages[part.first_page - 1:part.last_page], start=1)
             ])
-            if part["link"]:
-                set_link(conn, document_id, part["link"])
-            if part["output"]:
-                record_version(conn, document_id, part["output"], pipeline["name"], pipeline["hash"])
+            if result.status != FAILED:
+                set_link(conn, document_id, part.link)
+            if part.output:
+                record_version(conn, document_id, part.output, pipeline["name"], pipeline["hash"])
             ids.append(document_id)
-    return ids[0]
+        if also is not None:
+            also(conn)
+    return ids
 
 
 # --- coverage ---
@@ -404,7 +432,6 @@ def open_run(conn: sqlite3.Connection, key: str, selection: dict, document_ids: 
     again, and newly matching documents join. restart (--force) forgets the
     run's progress. Returns the run row.
     """
-    conn.executescript(REPROCESS_SCHEMA)
     with transaction(conn):
         if restart:
             conn.execute("DELETE FROM reprocess_runs WHERE key=?", (key,))
@@ -424,7 +451,6 @@ def open_run(conn: sqlite3.Connection, key: str, selection: dict, document_ids: 
 
 
 def run_items(conn: sqlite3.Connection, key: str, status: str | None = None) -> list[dict]:
-    conn.executescript(REPROCESS_SCHEMA)
     query = "SELECT * FROM reprocess_items WHERE run_key=?" + (" AND status=?" if status else "")
     rows = conn.execute(query + " ORDER BY document_id", (key, status) if status else (key,))
     return [dict(row) for row in rows]
@@ -439,31 +465,14 @@ def finish_item(conn: sqlite3.Connection, key: str, document_id: int, status: st
     )
 
 
-def save_reprocessed(conn: sqlite3.Connection, key: str, document_id: int, result: dict,
-                     pipeline: dict, link: dict | None, link_changed: bool) -> None:
-    """A new version of an existing document and its run item, in one transaction.
-
-    link: new link columns, or None to leave the document's link untouched (manual links).
-    """
+def save_relinked(conn: sqlite3.Connection, key: str, document_id: int, decided: LinkDecision | None,
+                  fields: dict | None, link_changed: bool) -> None:
+    """A new link decision and fields from the stored text (none: left as they are) and the
+    run item, in one transaction; a manual link stays (set_link)."""
     with transaction(conn):
-        update_document(
-            conn, document_id, output=result["output"], text_path=result["text_path"],
-            pipeline=pipeline["name"], pipeline_hash=pipeline["hash"], status="done", error=None,
-            page_count=len(result["pages"]), **(link or {}),
-        )
-        save_pages(conn, document_id, [
-            {"page_no": number, **page} for number, page in enumerate(result["pages"], start=1)
-        ])
-        record_version(conn, document_id, result["output"], pipeline["name"], pipeline["hash"])
-        finish_item(conn, key, document_id, "done", link_changed=link_changed)
-
-
-def save_relinked(conn: sqlite3.Connection, key: str, document_id: int, link: dict | None,
-                  link_changed: bool) -> None:
-    """New link columns (None: left as they are) and the run item, in one transaction."""
-    with transaction(conn):
-        if link:
-            update_document(conn, document_id, **link)
+        if decided is not None:
+            update_document(conn, document_id, fields=fields, kind=(fields or {}).get("kind"))
+            set_link(conn, document_id, decided)
         finish_item(conn, key, document_id, "done", link_changed=link_changed)
 
 
@@ -478,7 +487,6 @@ def add_run_time(conn: sqlite3.Connection, key: str, pages: int, seconds: float,
 
 def seconds_per_page_per_worker(conn: sqlite3.Connection, recent: int = 5) -> float | None:
     """From the most recent runs that OCRed pages; None when there are none yet."""
-    conn.executescript(REPROCESS_SCHEMA)
     row = conn.execute(
         "SELECT SUM(seconds * workers) AS busy, SUM(pages_done) AS pages FROM ("
         "SELECT seconds, workers, pages_done FROM reprocess_runs WHERE pages_done > 0 AND workers > 0 "
@@ -511,7 +519,6 @@ CREATE INDEX IF NOT EXISTS intake_events_created ON intake_events (created_at);
 def note_intake(conn: sqlite3.Connection, claim: str, kind: str, source: str, kept: str | None,
                 sha256: str | None = None, officer: str | None = None, error: str | None = None) -> bool:
     """Record an intake event once per claim; whether it was new."""
-    conn.executescript(WATCH_SCHEMA)
     cursor = conn.execute(
         "INSERT INTO intake_events (claim, kind, sha256, source, kept, officer, error, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (claim, kind) DO NOTHING",
@@ -521,14 +528,12 @@ def note_intake(conn: sqlite3.Connection, claim: str, kind: str, source: str, ke
 
 
 def intake_events(conn: sqlite3.Connection, kind: str | None = None) -> list[dict]:
-    conn.executescript(WATCH_SCHEMA)
     query = "SELECT * FROM intake_events" + (" WHERE kind=?" if kind else "") + " ORDER BY id"
     return [dict(row) for row in conn.execute(query, (kind,) if kind else ())]
 
 
 def watch_counts(conn: sqlite3.Connection, since: str) -> dict:
     """Counts for `digitize status` since an ISO UTC time (the start of today)."""
-    conn.executescript(WATCH_SCHEMA)
 
     def count(query: str, *params: Any) -> int:
         return int(conn.execute(query, params).fetchone()[0])
@@ -625,14 +630,19 @@ def documents_to_relink(conn: sqlite3.Connection) -> list[dict]:
     return [_document_row(row) for row in rows]
 
 
-def set_link(conn: sqlite3.Connection, document_id: int, link: dict, manual: bool = False) -> bool:
-    """Write a link decision (link.decide_link's dict: status, method, confidence,
-    dossier, candidates) onto a document. An automatic decision never replaces
+def set_link(conn: sqlite3.Connection, document_id: int, link: LinkDecision, manual: bool = False) -> bool:
+    """Write a link decision onto a document. An automatic decision never replaces
     a manual one: False then, and nothing is written."""
     row = conn.execute("SELECT link_method FROM documents WHERE id=?", (document_id,)).fetchone()
     if row is None or (row["link_method"] == "manual" and not manual):
         return False
-    update_document(conn, document_id, dossier_code=link.get("dossier"), link_status=link["status"],
-                    link_method="manual" if manual else link.get("method"),
-                    link_confidence=link.get("confidence"), candidates=link.get("candidates"))
+    update_document(conn, document_id, dossier_code=link.dossier, link_status=link.status,
+                    link_method="manual" if manual else link.method,
+                    link_confidence=link.confidence, candidates=list(link.candidates) or None)
     return True
+
+
+# Catalogues made before versioning have every table of version 1 already (IF NOT EXISTS).
+MIGRATIONS = (
+    DOCUMENTS_SCHEMA + REPROCESS_SCHEMA + WATCH_SCHEMA,
+)

@@ -1,9 +1,6 @@
 """`digitize watch`: the shared inbox as a service that never loses or doubles a scan.
 
-A file is taken once it is complete: size and mtime unchanged for
-[watch] stable_seconds and it opens cleanly as its type. A file that does not
-open is taken (to be quarantined) only after [watch] broken_after seconds
-unchanged, since a slow writer may pause in the middle of a PDF. Changes are
+A file is taken once it is complete (tracker.py). Changes are
 seen through native events (watchdog, recursive) plus a full rescan every
 [watch] rescan_interval, or by rescanning every [watch] poll_interval in
 polling mode ([watch] polling = true, DIGITIZE_WATCH_POLLING=true), which
@@ -22,14 +19,15 @@ resumed at the next start:
   2. sha256, then the catalogue decides: a done row for this sha256 whose
      original is missing from archive/originals means our own step 4 was
      cut short: finish it. A done row otherwise: a repeat (step R).
-  3. OCR into archive/YYYY/MM/NAME.pdf + .txt (temp name, fsync, rename).
-       kill during: a temp file and no row; the file is still claimed and
-       redone; filing_target gives it the same name and clears the temps.
+  3. jobs.process: OCR into the archive (layout.py: the dossier's folder, else
+     archive/YYYY/MM/; staged name, fsync, rename).
+       kill during: staged files and no row; the file is still claimed and
+       redone; the layout gives it the same name and clears the stale files.
        kill after the PDF, before the row: redone, the same name is chosen
        (the PDF records the source's sha256) and overwritten: no second PDF.
-  4. catalogue row (status done, original = archive/originals/...), one
-     transaction, synchronous=FULL; then rename the claimed file to that
-     original path.
+  4. catalogue row (status done, original = archive/originals/YYYY/MM/REL by
+     the claim's time), one transaction, synchronous=FULL; then rename the
+     claimed file to that original path.
        kill between: step 2 at the next start finds the row and the missing
        original and finishes the move; no second row (sha256 is unique).
   R. repeat: note the event (unique per claim id), then move to
@@ -43,180 +41,31 @@ watcher per home, by lock) and empties at start.
 from __future__ import annotations
 
 import fcntl
-import json
-import logging
-import logging.handlers
 import os
-import queue
 import shutil
 import signal
 import sqlite3
-import stat
-import subprocess
-import threading
 import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
-from . import config as site_config, engine, intake, pages, store
-from .files import PARTIAL, move_durably, sha256_of, write_atomic, write_text_atomic
+from . import config as site_config, intake, jobs, layout, pages, store
 from .errors import (AlreadyHasTextError, DigitizeError, EncryptedPdfError, EngineError, InputFileError,
                      OutputError)
-from .privacy import mask_ids
-from .vntext import nfc
+from .files import move_durably, sha256_of
+from .logs import LOG, setup_logging
+from .models import DONE, DocumentResult
 from .pipelines import load_pipeline
+from .status import Heartbeat
+from .tracker import Tracker
 
-LOG = logging.getLogger("digitize.watch")
 TICK = 0.2  # seconds between looks at the files being watched
-HEARTBEAT_SECONDS = 2.0
-LOG_BYTES, LOG_BACKUPS = 5_000_000, 5
 ENGINE_ERRORS = {4: InputFileError, 5: OutputError, 8: EncryptedPdfError}
 
 
-# --- logging ---------------------------------------------------------------
-
-class MaskingFormatter(logging.Formatter):
-    """Masks the whole formatted line, tracebacks included, so no path or message leaks a CCCD."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return mask_ids(super().format(record))
-
-
-def setup_logging(home: Path) -> None:
-    """A rotating log file under home/logs, and stderr (journald under systemd)."""
-    (home / "logs").mkdir(parents=True, exist_ok=True)
-    formatter = MaskingFormatter("%(asctime)s %(levelname)s %(message)s")
-    file_handler = logging.handlers.RotatingFileHandler(
-        home / "logs" / "watch.log", maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
-    console = logging.StreamHandler()
-    LOG.handlers.clear()
-    for handler in (file_handler, console):
-        handler.setFormatter(formatter)
-        LOG.addHandler(handler)
-    LOG.setLevel(logging.INFO)
-    LOG.propagate = False
-    logging.getLogger("watchdog").setLevel(logging.ERROR)  # its shutdown chatter is not news
-
-
-# --- seeing files become complete ----------------------------------------
-
-@dataclass
-class Seen:
-    size: int
-    mtime_ns: int
-    since: float  # monotonic time this size and mtime were first seen
-    opens: bool | None = None  # None: not tried yet at this size and mtime
-    stuck: bool = False  # could not be claimed at this size and mtime
-
-
-class Tracker:
-    """Files below the inbox and how long each has been unchanged."""
-
-    def __init__(self, inbox: Path, watch: dict, config: dict, polling: bool):
-        self.inbox = inbox
-        self.config = config
-        self.stable = float(watch["stable_seconds"])
-        self.broken_after = max(float(watch["broken_after"]), self.stable)
-        self.rescan_every = float(watch["poll_interval"] if polling else watch["rescan_interval"])
-        self.files: dict[Path, Seen] = {}
-        self.events: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self.next_rescan = 0.0
-
-    def tick(self, now: float) -> None:
-        if now >= self.next_rescan:
-            for path in intake.walk_inbox(self.inbox):
-                self.observe(path, now)
-            self.next_rescan = now + self.rescan_every
-        while True:
-            try:
-                raw = self.events.get_nowait()
-            except queue.Empty:
-                break
-            path = Path(raw)
-            if path == self.inbox or self.inbox not in path.parents:
-                continue
-            if path.is_dir() and not path.is_symlink():
-                if not intake.is_junk(path.relative_to(self.inbox)):
-                    for found in intake.walk_inbox(path):
-                        self.observe(found, now)
-            elif not intake.is_junk(path.relative_to(self.inbox)):
-                self.observe(path, now)
-        for path in list(self.files):
-            self.observe(path, now)
-
-    def observe(self, path: Path, now: float) -> None:
-        try:
-            info = os.lstat(path)
-        except OSError:
-            self.files.pop(path, None)
-            return
-        if not stat.S_ISREG(info.st_mode):  # links, pipes, sockets are never taken
-            self.files.pop(path, None)
-            return
-        seen = self.files.get(path)
-        if seen is None or (seen.size, seen.mtime_ns) != (info.st_size, info.st_mtime_ns):
-            self.files[path] = Seen(info.st_size, info.st_mtime_ns, now)
-
-    def ready(self, now: float) -> list[Path]:
-        """Files unchanged long enough: stable_seconds if they open, broken_after if not."""
-        found = []
-        for path, seen in self.files.items():
-            age = now - seen.since
-            if seen.stuck or age < self.stable:
-                continue
-            if seen.opens is None:
-                seen.opens = opens_cleanly(path, self.config)
-            if seen.opens or age >= self.broken_after:
-                found.append(path)
-        return found
-
-    def waiting(self) -> int:
-        return sum(1 for seen in self.files.values() if not seen.stuck)
-
-
-def opens_cleanly(path: Path, config: dict) -> bool:
-    """The file opens and decodes as its type (a scan still being written does not)."""
-    try:
-        pages.inspect_complete(path, config)
-    except AlreadyHasTextError:
-        return True
-    except (DigitizeError, OSError):
-        return False
-    return True
-
-
-# --- the service ------------------------------------------------------------
-
-class Heartbeat(threading.Thread):
-    """home/watch.heartbeat: pid, time, state, written every few seconds."""
-
-    def __init__(self, path: Path):
-        super().__init__(daemon=True, name="heartbeat")
-        self.path = path
-        self.state = {"pid": os.getpid(), "started": _now(), "state": "starting", "in_progress": 0}
-        self.halt = threading.Event()
-
-    def beat(self) -> None:
-        payload = {**self.state, "time": _now(), "epoch": time.time()}
-        temp = self.path.with_name(self.path.name + ".tmp")
-        temp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-        os.replace(temp, self.path)
-
-    def run(self) -> None:
-        while not self.halt.wait(HEARTBEAT_SECONDS):
-            try:
-                self.beat()
-            except OSError as exc:
-                LOG.warning("heartbeat not written: %s", exc)
-
-
-def _now() -> str:
-    return datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-def _claim_age(claim: str) -> float:
-    return time.time() - int(claim.split("-", 1)[0], 16) / 1e9
+def _claim_time(claim: str) -> datetime:
+    """When a file was claimed (the claim id starts with the time in ns): what it is filed by."""
+    return datetime.fromtimestamp(int(claim.split("-", 1)[0], 16) / 1e9)
 
 
 class Watcher:
@@ -233,9 +82,12 @@ class Watcher:
         self.workers = site_config.worker_count(config)
         self.file_timeout = float(self.watch["file_timeout"])
         # No single external call may outlast the file's own limit.
-        self.engine_config = {**config, "processing": {
+        engine_config = {**config, "processing": {
             **config["processing"],
             "page_timeout": min(float(config["processing"]["page_timeout"]), self.file_timeout)}}
+        self.run_settings = jobs.Run(self.pipeline, engine_config, jobs.Destination(self.paths["archive"]),
+                                     self.workers, self.engine_root, on_page=lambda _source: self.poll(),
+                                     file_timeout=self.file_timeout)
         self.tracker = Tracker(self.paths["inbox"], self.watch, config, self.polling)
         self.stop = False
         self.conn = None
@@ -420,7 +272,7 @@ class Watcher:
             intake.remove_empty_dirs(item.path.parent, self.claimed_root)
             LOG.info("resumed: original of %s filed at %s", item.rel, original)
             return True
-        kept = intake.duplicate_target(item, self.paths["archive"])
+        kept = layout.duplicate_place(self.paths["archive"], item.rel, sha)
         if store.note_intake(self.conn, item.claim, "duplicate", str(item.source(self.paths["inbox"])),
                              str(kept), sha, item.officer):
             LOG.info("repeat of document %s (%s): set aside in %s", rows[0]["id"], item.rel, kept)
@@ -428,21 +280,18 @@ class Watcher:
         intake.remove_empty_dirs(item.path.parent, self.claimed_root)
         return True
 
-    def _run_engine(self, todo: dict[str, tuple[intake.Claimed, str]]) -> None:
-        def target_for(source: Path, out_dir: Path, taken: set) -> Path:
-            return intake.filing_target(source, todo[str(source)][1], out_dir, taken)
+    def _intake(self, item: intake.Claimed, sha: str) -> jobs.Intake:
+        original = layout.original_place(self.paths["archive"], _claim_time(item.claim), item.rel, sha)
+        return jobs.Intake(item.path, str(item.source(self.paths["inbox"])), item.officer, str(original))
 
-        results = engine.run(
-            [item.path for item, _ in todo.values()], self.paths["archive"], self.pipeline,
-            self.engine_config, self.workers, self.engine_root, target_for=target_for,
-            on_page=lambda _source: self.poll(), file_timeout=self.file_timeout,
-            registry=store.list_dossiers(self.conn), filing_root=self.paths["archive"],
-        )
+    def _run_engine(self, todo: dict[str, tuple[intake.Claimed, str]]) -> None:
+        claimed = {str(item.path): (item, sha) for item, sha in todo.values()}
+        results = jobs.process([self._intake(item, sha) for item, sha in todo.values()], self.run_settings, self.conn)
         try:
-            for result in results:
-                item, sha = todo[result["source"]]
-                if result["status"] == "done":
-                    self._guarded(item, sha, self.file_done, item, sha, result)
+            for taken, result in results:
+                item, sha = claimed[str(taken.path)]
+                if result.status == DONE:
+                    self._guarded(item, sha, self.file_done, item, taken, result)
                 else:
                     self.fail(item, sha, _engine_error(result))
                 self.poll()
@@ -451,33 +300,23 @@ class Watcher:
         finally:
             results.close()  # on a stop: pages in flight finish, the rest stay claimed
 
-    def file_done(self, item: intake.Claimed, sha: str, result: dict) -> None:
-        original = intake.original_target(item, sha, self.paths["archive"])
-        result = {**result, "sha256": sha, "source": str(item.source(self.paths["inbox"]))}
-        store.save_result(self.conn, result, self.pipeline, officer=item.officer, original=str(original))
-        move_durably(item.path, original)
+    def file_done(self, item: intake.Claimed, taken: jobs.Intake, result: DocumentResult) -> None:
+        """Step 4's second half: the row is durable, the original moves to where it says."""
+        move_durably(item.path, Path(taken.original))
         intake.remove_empty_dirs(item.path.parent, self.claimed_root)
-        LOG.info("done %s -> %s (%d pages, %.1f s after claim)", item.rel, result["output"],
-                 len(result["pages"]), _claim_age(item.claim))
+        LOG.info("done %s -> %s (%d pages, %.1f s after claim)", item.rel, result.output, len(result.pages),
+                 (datetime.now() - _claim_time(item.claim)).total_seconds())
 
     def file_as_is(self, item: intake.Claimed, sha: str, reason: AlreadyHasTextError) -> None:
         """A PDF that already has text is filed as it came, with its own text as the sidecar."""
-        target = intake.filing_target(item.path, sha, self.paths["archive"], set())
-        write_atomic(target, lambda temp: shutil.copyfile(item.path, temp))
-        text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(item.path), "-"], capture_output=True,
-                              timeout=float(self.engine_config["processing"]["page_timeout"]), check=False)
-        text_path = target.with_suffix(".txt")
-        write_text_atomic(text_path, nfc(text.stdout.decode("utf-8", "replace")))
-        self.file_done(item, sha, {"status": "skipped", "output": str(target), "text_path": str(text_path),
-                                   "error": reason.one_line(), "pages": []})
+        taken = self._intake(item, sha)
+        result = jobs.file_as_is(taken, sha, reason, self.run_settings, self.conn)
+        self.file_done(item, taken, result)
 
     def fail(self, item: intake.Claimed, sha: str | None, error: DigitizeError) -> None:
-        target = intake.quarantine_target(item, self.paths["quarantine"])
+        target = layout.quarantine_place(self.paths["quarantine"], item.rel, sha)
         source = str(item.source(self.paths["inbox"]))
-        if sha:
-            store.save_result(self.conn, {"sha256": sha, "source": source, "output": None, "text_path": None,
-                                          "status": "failed", "error": error.one_line(), "pages": []},
-                              self.pipeline, officer=item.officer, original=str(target))
+        jobs.record_failure(self.conn, jobs.failed(source, sha, error), self.pipeline, item.officer, str(target))
         store.note_intake(self.conn, item.claim, "quarantined", source, str(target), sha, item.officer,
                           error.one_line())
         intake.quarantine(item, target, error, sha)
@@ -485,77 +324,12 @@ class Watcher:
         LOG.warning("quarantined %s: %s", item.rel, error.en)
 
 
-def _engine_error(result: dict) -> DigitizeError:
-    """The engine reports a failure as 'vi / en' and an exit code; its advice follows the code."""
-    vi, _, en = (result["error"] or "").partition(" / ")
-    return ENGINE_ERRORS.get(result["exit_code"], EngineError)(vi, en or vi)
+def _engine_error(result: DocumentResult) -> DigitizeError:
+    """A failure comes back as 'vi / en' and an exit code; its advice follows the code."""
+    vi, _, en = (result.error or "").partition(" / ")
+    return ENGINE_ERRORS.get(result.exit_code, EngineError)(vi, en or vi)
 
 
 def watch(config: dict, once: bool = False) -> int:
     setup_logging(site_config.resolve_paths(config)["home"])
     return Watcher(config, once).run()
-
-
-# --- digitize status ---------------------------------------------------------
-
-def status(config: dict) -> dict:
-    """What the officers and the IT officer want to know at a glance."""
-    paths = site_config.resolve_paths(config)
-    waiting = sum(1 for _ in intake.walk_inbox(paths["inbox"])) if paths["inbox"].is_dir() else 0
-    claimed = paths["work"] / "claimed"
-    in_progress = sum(1 for _, _, files in os.walk(claimed) for name in files
-                      if not name.endswith(PARTIAL))
-    failed = sum(1 for _, _, files in os.walk(paths["quarantine"]) for name in files
-                 if not name.endswith(".error.txt") and not name.startswith("."))
-    midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-    counts = {"done_today": 0, "failed_today": 0, "duplicates_today": 0, "in_review": 0, "last_error": None}
-    if paths["catalogue"].exists():
-        conn = store.connect(paths["catalogue"])
-        try:
-            counts = store.watch_counts(conn, midnight.astimezone(timezone.utc).isoformat(timespec="seconds"))
-        finally:
-            conn.close()
-    return {"service": _service(paths["home"]), "waiting": waiting, "in_progress": in_progress,
-            "failed": failed, **counts}
-
-
-def _service(home: Path) -> dict:
-    try:
-        beat = json.loads((home / "watch.heartbeat").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {"running": False, "pid": None, "heartbeat": None, "age_seconds": None, "state": None}
-    age = round(time.time() - float(beat.get("epoch", 0)), 1)
-    try:
-        os.kill(int(beat["pid"]), 0)
-        alive = True
-    except (OSError, ValueError, KeyError):
-        alive = False
-    running = alive and beat.get("state") != "stopped" and age < 5 * HEARTBEAT_SECONDS
-    return {"running": running, "pid": beat.get("pid"), "heartbeat": beat.get("time"),
-            "age_seconds": age, "state": beat.get("state")}
-
-
-def format_status(report: dict) -> str:
-    service = report["service"]
-    if service["running"]:
-        line = (f"đang chạy / running (pid {service['pid']}, nhịp tim {service['age_seconds']:.0f} s trước "
-                f"/ heartbeat {service['age_seconds']:.0f} s ago, {service['state']})")
-    elif service["heartbeat"]:
-        line = f"KHÔNG chạy / NOT running (nhịp tim cuối / last heartbeat {service['heartbeat']})"
-    else:
-        line = "chưa từng chạy / never started"
-    last = report["last_error"]
-    rows = [
-        ("Dịch vụ / Service", line),
-        ("Đang chờ / Waiting", report["waiting"]),
-        ("Đang xử lý / In progress", report["in_progress"]),
-        ("Xong hôm nay / Done today", report["done_today"]),
-        ("Lỗi, trong thư mục cách ly / Failed, in quarantine",
-         f"{report['failed']} (hôm nay / today: {report['failed_today']})"),
-        ("Cần xem lại / In review", report["in_review"]),
-        ("Tệp trùng hôm nay / Repeats today", report["duplicates_today"]),
-        ("Lỗi gần nhất / Last error",
-         f"{last['created_at']} {last['source']}: {last['error']}" if last else "-"),
-    ]
-    width = max(len(label) for label, _ in rows)
-    return mask_ids("\n".join(f"{label:<{width}}  {value}" for label, value in rows))

@@ -1,6 +1,7 @@
 """A link decided after processing moves the PDF: into its dossier's folder, or out of it."""
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from digitize import store
@@ -26,7 +27,8 @@ def test_late_import_files_the_waiting_scan_and_manual_decisions_move_it(tmp_pat
     [result] = json_lines(run_digitize(["process", str(scan), "--json"], home).stdout)
     assert result["link"]["status"] == "review" and result["dossier"] is None
     waiting = Path(result["output"])
-    assert waiting.parent == archive and waiting.exists()
+    taken = datetime.now()
+    assert waiting == archive / f"{taken:%Y}" / f"{taken:%m}" / "bien nhan.pdf" and waiting.exists()
 
     # The import brings the dossier in: the scan links by itself and moves into the dossier's folder.
     imported = run_digitize(["registry", "import", str(_registry_csv(tmp_path / "so.csv", fields)), "--json"],

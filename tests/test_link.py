@@ -13,7 +13,8 @@ from digitize import store
 from digitize.barcodes import decode_barcodes
 from tools import REPO_ROOT as PROJECT_ROOT
 from digitize.extract import extract_page, merge_fields
-from digitize.link import analyse_document, decide_link, filing_path, relink, safe_name, split_parts
+from digitize.models import LinkDecision
+from digitize.link import analyse_document, decide_link, relink, split_parts
 
 A = "000.00.06.H56-231027-0361"
 B = "000.00.06.H56-231027-0381"        # one OCR-plausible digit away from A
@@ -169,15 +170,6 @@ def test_analyse_document_splits_a_feed_and_links_each_part():
     assert all(c["source"] != "filename" for p in result["parts"] for c in p["fields"]["codes"])
 
 
-def test_filing_path_and_safe_names():
-    path = filing_path("/archive", A, "2023-10-27", "Tờ khai: bản 1?.pdf")
-    assert path == Path("/archive/2023/Q4") / A / "Tờ khai_ bản 1_.pdf"
-    assert filing_path("/archive", "H56.14-240223-0001", None, "x.pdf") == Path(
-        "/archive/2024/Q1/H56.14-240223-0001/x.pdf")
-    assert safe_name("CON.pdf") == "_CON.pdf" and safe_name("a. ") == "a" and safe_name("") == "_"
-    assert len(safe_name("x" * 300 + ".pdf")) == 120 and safe_name("x" * 300 + ".pdf").endswith(".pdf")
-
-
 def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DIGITIZE_HOME": str(home)}
     return subprocess.run([str(PROJECT_ROOT / ".venv" / "bin" / "digitize"), *args], env=env,
@@ -189,7 +181,7 @@ def test_waiting_document_links_on_import_and_manual_decisions_stand(tmp_path):
     conn = store.connect(home / "catalogue.sqlite")
     waiting = "000.00.06.H56-231029-0005"
     fields = fields_of(f"Mã hồ sơ: {waiting}")
-    decided = decide_link(fields, [])
+    decided = LinkDecision.from_mapping(decide_link(fields, []))
     with store.transaction(conn):
         ids = [store.save_document(conn, {"sha256": f"{n:064d}", "source": f"/in/scan{n}.pdf", "status": "done",
                                           "fields": fields, "kind": "receipt"}) for n in (1, 2)]
@@ -208,7 +200,7 @@ def test_waiting_document_links_on_import_and_manual_decisions_stand(tmp_path):
     first, second = (store.get_document(conn, i) for i in ids)
     assert (first["link_status"], first["dossier_code"], first["link_method"]) == ("linked", waiting, "text")
     assert (second["link_status"], second["dossier_code"], second["link_method"]) == ("none", None, "manual")
-    assert not store.set_link(conn, ids[1], decide_link(fields, [{"code": waiting}]))   # automatic: refused
+    assert not store.set_link(conn, ids[1], LinkDecision.from_mapping(decide_link(fields, [{"code": waiting}])))
 
     by_hand = run_cli(home, "link", str(ids[1]), waiting)
     assert by_hand.returncode == 0, by_hand.stderr

@@ -104,7 +104,7 @@ def test_bad_inputs_are_quarantined_and_the_watcher_keeps_running(tmp_path):
         assert report["waiting"] == 0  # junk is not waiting
         assert report["last_error"]["error"]
         assert "079123456789" not in (home / "logs" / "watch.log").read_text(encoding="utf-8")
-        assert "*********789" in (home / "logs" / "watch.log").read_text(encoding="utf-8")
+        assert "079******789" in (home / "logs" / "watch.log").read_text(encoding="utf-8")
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
@@ -138,7 +138,9 @@ def test_polling_slow_writer_burst_and_repeats(tmp_path):
         assert wait_until(lambda: repeats(home) == 2, 30)
         time.sleep(2)
         assert repeats(home) == 2 and sorted(done_shas(home)) == sorted(expected)
-        assert len(files_below(home / "archive" / "duplicates")) == 2
+        # The rewrite of a/same.jpg is always a repeat; the same bytes at one place are kept once.
+        kept = {p.relative_to(home / "archive" / "duplicates") for p in files_below(home / "archive" / "duplicates")}
+        assert Path("a/same.jpg") in kept and kept <= {Path("a/same.jpg"), Path("b/same again.jpg")}
         assert sorted(pdf_sha256(p) for p in outputs(home)) == sorted(expected)
         with pikepdf.open(next(p for p in outputs(home) if p.stem == "slow scan")) as pdf:
             assert len(pdf.pages) == 1
@@ -225,10 +227,8 @@ def test_file_timeout_fails_the_file_not_the_batch(tmp_path):
     images[0].save(slow, "PDF", resolution=200.0, save_all=True, append_images=images[1:])
     quick = drop(tmp_path / "one.jpg", page_bytes(510))
     config = site_config.load_config({"DIGITIZE_HOME": str(tmp_path / "home")})
-    results = {Path(r["source"]).name: r for r in engine.run(
-        [slow, quick], tmp_path / "out", load_pipeline("intake"), config, 1, tmp_path,
-        file_timeout=1e-9)}
-    assert results["three pages.pdf"]["status"] == "failed"
-    assert "longer than the limit" in results["three pages.pdf"]["error"]
+    results = {scanned.source.name: scanned for scanned in engine.run(
+        [slow, quick], load_pipeline("intake"), config, 1, tmp_path, file_timeout=1e-9)}
+    assert "longer than the limit" in results["three pages.pdf"].error.en
     # The one-page file has no second page to hold back: it finishes.
-    assert results["one.jpg"]["status"] == "done"
+    assert results["one.jpg"].error is None and len(results["one.jpg"].pages) == 1

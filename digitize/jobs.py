@@ -1,0 +1,225 @@
+"""One path from engine to catalogue: `process`, the watcher and `reprocess` all come through here.
+
+For each input file: the engine's pages → split into dossiers and link each part
+(link.analyse_document) → decide every target (layout: one collision rule) → write
+each part's PDF and sidecar under staging names, fsynced, then rename them all over
+any previous output (a rename needs no free space, so a full disk leaves the previous
+version whole) → record the result in the catalogue in one transaction
+(store.record_result). Only then is the result handed back, so a caller may move the
+original away: nothing is lost if the process dies at any step.
+
+A document seen before (the same bytes) is a new version of itself: its parts keep
+their places while their link is unchanged, and a part whose link moved it is
+written at its new place and the old copy removed.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from . import assemble, engine, layout, link, programs, store
+from .errors import AlreadyHasTextError, DigitizeError, OutputError
+from .files import fsync_dir, remove_stale_temps, temp_prefix, write_atomic, write_text_atomic
+from .models import DONE, FAILED, SKIPPED, DocumentResult, LinkDecision, PageReading, Part
+from .vntext import nfc
+
+
+@dataclass(frozen=True)
+class Intake:
+    """One file to process and what is known of it before it is read."""
+
+    path: Path  # the file to read now
+    source: str  # recorded as the document's source (for the watcher: where it was dropped)
+    officer: str | None = None
+    original: str | None = None  # where the original is kept once done (None: where it is now)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where outputs go: the archive's layout (filed), or flat into a folder of the user's (--out)."""
+
+    root: Path
+    filed: bool = True
+
+
+@dataclass(frozen=True)
+class Run:
+    """What stays the same for every document of one run."""
+
+    pipeline: dict
+    config: dict
+    destination: Destination
+    workers: int
+    work_root: Path
+    force: bool = False
+    on_page: Callable[[str], None] | None = None
+    file_timeout: float | None = None
+    also: Callable[[Intake, DocumentResult], Callable[[sqlite3.Connection], None] | None] | None = None
+
+
+def failed(source: str, sha256: str | None, error: DigitizeError) -> DocumentResult:
+    """The result of a file that could not be processed."""
+    status = SKIPPED if isinstance(error, AlreadyHasTextError) else FAILED
+    return DocumentResult(source, sha256, status, error=error.one_line(), exit_code=error.exit_code)
+
+
+def process(intakes: Iterable[Intake], run: Run,
+            conn: sqlite3.Connection) -> Iterator[tuple[Intake, DocumentResult]]:
+    """Process each file; yield it with its result once its outputs and catalogue rows are durable.
+
+    Failures are yielded unrecorded: where a failed file is kept (quarantine, or where
+    it is) is the caller's to say, through record_failure."""
+    by_path = {str(intake.path.absolute()): intake for intake in intakes}
+    registry = store.list_dossiers(conn)
+    taken: set[Path] = set()
+    scanned_documents = engine.run([Path(p) for p in by_path], run.pipeline, run.config, run.workers, run.work_root,
+                                   force=run.force, on_page=run.on_page, file_timeout=run.file_timeout)
+    try:
+        for scanned in scanned_documents:
+            intake = by_path[str(scanned.source)]
+            if scanned.error is not None:
+                yield intake, failed(intake.source, scanned.sha256, scanned.error)
+                continue
+            try:
+                result = _finish(scanned, intake, run, conn, registry, taken)
+            except DigitizeError as exc:
+                yield intake, failed(intake.source, scanned.sha256, exc)
+                continue
+            also = run.also(intake, result) if run.also else None
+            store.record_result(conn, result, run.pipeline, intake.officer, intake.original, also)
+            yield intake, result
+    finally:
+        scanned_documents.close()  # on an early stop: pages in flight finish, the pool goes
+
+
+def record_failure(conn: sqlite3.Connection, result: DocumentResult, pipeline: dict, officer: str | None,
+                   kept_at: str | None) -> None:
+    """A failed file's row (never over a good one): where it is kept and why it failed."""
+    if result.sha256:
+        store.record_result(conn, result, pipeline, officer, kept_at)
+
+
+def _finish(scanned: engine.Scanned, intake: Intake, run: Run, conn: sqlite3.Connection,
+            registry: list[dict], taken: set[Path]) -> DocumentResult:
+    readings = tuple(page.reading for page in scanned.pages)
+    analysis = link.analyse_document([r.text for r in readings], [p.barcodes for p in scanned.pages],
+                                     Path(intake.source).name, registry)
+    previous = {row["part"]: row for row in store.documents_by_sha(conn, scanned.sha256)}
+    received = {dossier["code"]: dossier.get("received_date") for dossier in registry}
+    parts = []
+    for number, found in enumerate(analysis["parts"]):
+        decided = LinkDecision.from_mapping(found["link"])
+        target = _target(run.destination, Path(intake.source).name, number, scanned.sha256, decided,
+                         received, previous.get(number), taken)
+        parts.append(Part(number, found["first_page"], found["last_page"], str(target),
+                          str(layout.sidecar(target)), decided, found["fields"]))
+    result = DocumentResult(intake.source, scanned.sha256, DONE, readings, tuple(parts))
+    _write(result, scanned, run.pipeline)
+    for part in parts:
+        _remove_moved(previous.get(part.number), part, run.destination)
+    return result
+
+
+def _target(destination: Destination, name: str, number: int, sha256: str, decided: LinkDecision,
+            received: dict[str, str | None], previous: dict | None, taken: set[Path]) -> Path:
+    """Where part `number` of the scan `name` goes (see layout for the rule)."""
+    root = destination.root
+    if destination.filed and previous and previous["output"] and root in Path(previous["output"]).parents:
+        # A new version replaces the old one in place, unless a new automatic link moves it
+        # (a manual decision stands, and so does the place it gave the file).
+        linked_to = decided.dossier if decided.status == "linked" else None
+        if previous["link_method"] == "manual" or previous["dossier_code"] == linked_to:
+            return Path(previous["output"])
+    file_name = layout.part_name(name, number)
+    if not destination.filed:
+        folder = root
+    elif decided.status == "linked" and decided.dossier:
+        folder = layout.quarter_folder(root, decided.dossier, received.get(decided.dossier))
+    else:
+        folder = layout.month_folder(root, datetime.now())
+    return layout.place(folder, file_name, sha256, taken)
+
+
+def _remove_moved(previous: dict | None, part: Part, destination: Destination) -> None:
+    """A part whose link moved it elsewhere in the archive leaves no copy at its old place."""
+    if not previous or not previous["output"] or previous["output"] == part.output:
+        return
+    old = Path(previous["output"])
+    if destination.root in old.parents and layout.belongs_to(old, previous["sha256"]):
+        old.unlink(missing_ok=True)
+        layout.sidecar(old).unlink(missing_ok=True)
+
+
+def xmp_fields(result: DocumentResult, part: Part, pipeline: dict) -> dict[str, str | None]:
+    """What the PDF's metadata says of itself (XMP under digitize's namespace, and DocInfo)."""
+    fields = part.fields
+    return {
+        "title": Path(result.source).name,
+        "source": result.source,
+        "sha256": result.sha256,
+        "pageCount": str(part.last_page - part.first_page + 1),
+        "firstPage": str(part.first_page),
+        "pipeline": pipeline["name"],
+        "pipelineVersion": pipeline["hash"],
+        "ocrLanguage": pipeline["ocr"]["lang"],
+        "dossierCode": part.dossier,
+        "linkStatus": part.link.status,
+        "documentKind": fields.get("kind"),
+        "procedureCode": fields.get("procedure_code"),
+        "procedureName": fields.get("procedure_name"),
+        "applicant": fields.get("applicant"),
+        "ownerId": fields.get("cccd"),
+        "numberSymbol": fields.get("number"),
+        "issueDate": fields.get("issue_date"),
+    }
+
+
+def document_text(readings: Iterable[PageReading]) -> str:
+    """The sidecar: pages in order, separated by form feeds as pdftotext does."""
+    return nfc("\n\f".join(reading.text for reading in readings) + "\n")
+
+
+def _write(result: DocumentResult, scanned: engine.Scanned, pipeline: dict) -> None:
+    """Every part's PDF and sidecar staged and fsynced first, then all renamed into place."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for part in result.parts:
+            pdf, text = Path(part.output), Path(part.text_path)
+            chosen = scanned.pages[part.first_page - 1:part.last_page]
+            for final in (pdf, text):
+                remove_stale_temps(final)
+            staged_pdf = pdf.with_name(temp_prefix(pdf) + "new")
+            staged_text = text.with_name(temp_prefix(text) + "new")
+            staged += [(staged_pdf, pdf), (staged_text, text)]
+            assemble.assemble_pdf([page.image for page in chosen], staged_pdf, xmp_fields(result, part, pipeline))
+            write_text_atomic(staged_text, document_text(page.reading for page in chosen))
+        for staged_file, final in staged:
+            os.replace(staged_file, final)
+        for folder in {final.parent for _, final in staged}:
+            fsync_dir(folder)
+    except OSError as exc:
+        for staged_file, _ in staged:
+            staged_file.unlink(missing_ok=True)
+        raise OutputError("Không ghi được tệp PDF kết quả.", f"Could not write the output PDF ({exc}).") from exc
+
+
+def file_as_is(intake: Intake, sha256: str, reason: AlreadyHasTextError, run: Run,
+               conn: sqlite3.Connection) -> DocumentResult:
+    """A PDF that already has text, filed as it came (never rewritten) with its own text as the sidecar."""
+    text = nfc(programs.pdftotext(intake.path, float(run.config["processing"]["page_timeout"])))
+    target = layout.place(layout.month_folder(run.destination.root, datetime.now()), intake.path.name, sha256)
+    try:
+        write_atomic(target, lambda temp: shutil.copyfile(intake.path, temp))
+        write_text_atomic(layout.sidecar(target), text)
+    except OSError as exc:
+        raise OutputError("Không ghi được tệp vào kho lưu trữ.", f"Could not write to the archive ({exc}).") from exc
+    result = DocumentResult(intake.source, sha256, SKIPPED,
+                            parts=(Part(0, 1, 0, str(target), str(layout.sidecar(target))),),
+                            error=reason.one_line())
+    store.record_result(conn, result, run.pipeline, intake.officer, intake.original)
+    return result

@@ -1,0 +1,110 @@
+"""`digitize status`: the watcher's heartbeat, and what is waiting, in progress, done and failed.
+
+The watcher writes home/watch.heartbeat (pid, time, state) every HEARTBEAT_SECONDS;
+the service counts as running while that is fresh and the process is alive.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import config as site_config, intake, store
+from .files import PARTIAL
+from .logs import LOG
+from .privacy import mask_ids
+
+HEARTBEAT_SECONDS = 2.0
+
+
+class Heartbeat(threading.Thread):
+    """home/watch.heartbeat: pid, time, state, written every few seconds."""
+
+    def __init__(self, path: Path):
+        super().__init__(daemon=True, name="heartbeat")
+        self.path = path
+        self.state = {"pid": os.getpid(), "started": _now(), "state": "starting", "in_progress": 0}
+        self.halt = threading.Event()
+
+    def beat(self) -> None:
+        payload = {**self.state, "time": _now(), "epoch": time.time()}
+        temp = self.path.with_name(self.path.name + ".tmp")
+        temp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+        os.replace(temp, self.path)
+
+    def run(self) -> None:
+        while not self.halt.wait(HEARTBEAT_SECONDS):
+            try:
+                self.beat()
+            except OSError as exc:
+                LOG.warning("heartbeat not written: %s", exc)
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def status(config: dict) -> dict:
+    """What the officers and the IT officer want to know at a glance."""
+    paths = site_config.resolve_paths(config)
+    waiting = sum(1 for _ in intake.walk_inbox(paths["inbox"])) if paths["inbox"].is_dir() else 0
+    claimed = paths["work"] / "claimed"
+    in_progress = sum(1 for _, _, files in os.walk(claimed) for name in files
+                      if not name.endswith(PARTIAL))
+    failed = sum(1 for _, _, files in os.walk(paths["quarantine"]) for name in files
+                 if not name.endswith(".error.txt") and not name.startswith("."))
+    midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    counts = {"done_today": 0, "failed_today": 0, "duplicates_today": 0, "in_review": 0, "last_error": None}
+    if paths["catalogue"].exists():
+        conn = store.connect(paths["catalogue"])
+        try:
+            counts = store.watch_counts(conn, midnight.astimezone(timezone.utc).isoformat(timespec="seconds"))
+        finally:
+            conn.close()
+    return {"service": _service(paths["home"]), "waiting": waiting, "in_progress": in_progress,
+            "failed": failed, **counts}
+
+
+def _service(home: Path) -> dict:
+    try:
+        beat = json.loads((home / "watch.heartbeat").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"running": False, "pid": None, "heartbeat": None, "age_seconds": None, "state": None}
+    age = round(time.time() - float(beat.get("epoch", 0)), 1)
+    try:
+        os.kill(int(beat["pid"]), 0)
+        alive = True
+    except (OSError, ValueError, KeyError):
+        alive = False
+    running = alive and beat.get("state") != "stopped" and age < 5 * HEARTBEAT_SECONDS
+    return {"running": running, "pid": beat.get("pid"), "heartbeat": beat.get("time"),
+            "age_seconds": age, "state": beat.get("state")}
+
+
+def format_status(report: dict) -> str:
+    service = report["service"]
+    if service["running"]:
+        line = (f"đang chạy / running (pid {service['pid']}, nhịp tim {service['age_seconds']:.0f} s trước "
+                f"/ heartbeat {service['age_seconds']:.0f} s ago, {service['state']})")
+    elif service["heartbeat"]:
+        line = f"KHÔNG chạy / NOT running (nhịp tim cuối / last heartbeat {service['heartbeat']})"
+    else:
+        line = "chưa từng chạy / never started"
+    last = report["last_error"]
+    rows = [
+        ("Dịch vụ / Service", line),
+        ("Đang chờ / Waiting", report["waiting"]),
+        ("Đang xử lý / In progress", report["in_progress"]),
+        ("Xong hôm nay / Done today", report["done_today"]),
+        ("Lỗi, trong thư mục cách ly / Failed, in quarantine",
+         f"{report['failed']} (hôm nay / today: {report['failed_today']})"),
+        ("Cần xem lại / In review", report["in_review"]),
+        ("Tệp trùng hôm nay / Repeats today", report["duplicates_today"]),
+        ("Lỗi gần nhất / Last error",
+         f"{last['created_at']} {last['source']}: {last['error']}" if last else "-"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    return mask_ids("\n".join(f"{label:<{width}}  {value}" for label, value in rows))
