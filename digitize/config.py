@@ -1,9 +1,13 @@
-"""Site configuration: config/default.toml, then a user file, then env vars.
+"""Site configuration: config/default.toml, then a user file, then env vars, validated once.
 
 The project's defaults live in config/default.toml. A user file
 (DIGITIZE_CONFIG, else ~/.config/digitize/config.toml) overrides them, and
 environment variables DIGITIZE_<SECTION>_<KEY> override both. DIGITIZE_HOME
 alone moves every state folder under one root.
+
+The defaults are the schema: a key they do not have (a typo), a value of
+another type, or a number outside RANGES is a ConfigError (exit 9) that names
+the file or variable, the key and what is allowed — before anything runs.
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any
+
+from .errors import ConfigError
 
 
 def _shipped_folder(in_wheel: str, in_checkout: str) -> Path:
@@ -25,25 +31,80 @@ def _shipped_folder(in_wheel: str, in_checkout: str) -> Path:
 DEFAULT_CONFIG = _shipped_folder("site_config", "config") / "default.toml"
 PIPELINES_DIR = _shipped_folder("pipeline_files", "pipelines")
 STATE_FOLDERS = ("inbox", "archive", "quarantine", "work")
+# Inclusive bounds of the numeric settings (section.key).
+RANGES = {
+    "processing.workers": (0, 256), "processing.page_timeout": (1, 86_400),
+    "processing.max_pixels": (1_000_000, 2_000_000_000), "processing.min_dpi": (50, 2400),
+    "processing.max_dpi": (50, 2400), "watch.poll_interval": (0.1, 3600), "watch.rescan_interval": (0.5, 86_400),
+    "watch.stable_seconds": (0, 3600), "watch.broken_after": (0, 86_400), "watch.file_timeout": (1, 86_400),
+    "periods.cutoff_day": (1, 28), "periods.pass_mark": (0, 100),
+}
 
 
-def _merge(base: dict, override: dict) -> dict:
+def _kind(value: Any) -> str:
+    return {bool: "true/false", int: "a whole number", float: "a number", str: "text", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def check_value(where: str, key: str, value: Any, default: Any) -> Any:
+    """`value` for `key`, if it has the default's type and is in range (an int stands for a float)."""
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not type(default) or (isinstance(default, list)
+                                            and not all(isinstance(item, str) for item in value)):
+        raise ConfigError(f"{where}: '{key}' phải là {_kind(default)}, không phải {value!r}.",
+                          f"{where}: '{key}' must be {_kind(default)}, not {value!r}.",
+                          "Sửa cấu hình rồi chạy lại.", "Fix the setting and run again.")
+    low, high = RANGES.get(key, (None, None))
+    if low is not None and not low <= value <= high:
+        raise ConfigError(f"{where}: '{key}' = {value} nằm ngoài khoảng {low}–{high}.",
+                          f"{where}: '{key}' = {value} is outside {low}–{high}.",
+                          "Sửa cấu hình rồi chạy lại.", "Fix the setting and run again.")
+    return value
+
+
+def check_keys(where: str, values: dict, schema: dict, prefix: str = "") -> None:
+    """Every key of `values` is one `schema` has, with a value of the same type (recursively)."""
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if key not in schema:
+            raise ConfigError(
+                f"{where}: không có mục '{name}' (có: {', '.join(sorted(schema))}).",
+                f"{where}: unknown setting '{name}' (allowed: {', '.join(sorted(schema))}).",
+                "Sửa lỗi chính tả trong cấu hình rồi chạy lại.", "Fix the spelling in the configuration and run again.")
+        if isinstance(schema[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: '{name}' phải là một bảng [{name}].",
+                                  f"{where}: '{name}' must be a table [{name}].")
+            check_keys(where, value, schema[key], f"{name}.")
+        else:
+            values[key] = check_value(where, name, value, schema[key])
+
+
+def merge(base: dict, override: dict) -> dict:
     merged = copy.deepcopy(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge(merged[key], value)
         else:
             merged[key] = value
     return merged
 
 
-def _parse_env_value(raw: str, current: Any) -> Any:
-    if isinstance(current, bool):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    if isinstance(current, int):
-        return int(raw)
-    if isinstance(current, float):
-        return float(raw)
+def _parse_env_value(name: str, raw: str, current: Any) -> Any:
+    try:
+        if isinstance(current, bool):
+            if raw.strip().lower() not in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+                raise ValueError(raw)
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if isinstance(current, int):
+            return int(raw)
+        if isinstance(current, float):
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"Biến môi trường {name}={raw!r} phải là {_kind(current)}.",
+                          f"The environment variable {name}={raw!r} must be {_kind(current)}.",
+                          "Sửa biến môi trường rồi chạy lại.", "Fix the environment variable and run again.") from None
     if isinstance(current, list):
         return [part.strip() for part in raw.split(",") if part.strip()]
     return raw
@@ -57,7 +118,8 @@ def _apply_env(config: dict, environ: dict[str, str]) -> dict:
         for key, current in values.items():
             name = f"DIGITIZE_{section}_{key}".upper().replace(".", "_").replace("-", "_")
             if name in environ and not isinstance(current, dict):
-                values[key] = _parse_env_value(environ[name], current)
+                values[key] = check_value(name, f"{section}.{key}", _parse_env_value(name, environ[name], current),
+                                          current)
     if environ.get("DIGITIZE_HOME"):
         config["paths"]["home"] = environ["DIGITIZE_HOME"]
     return config
@@ -77,9 +139,19 @@ def load_config(environ: dict[str, str] | None = None) -> dict:
         config = tomllib.load(handle)
     user_file = user_config_path(environ)
     if user_file.is_file():
-        with user_file.open("rb") as handle:
-            config = _merge(config, tomllib.load(handle))
-    return _apply_env(config, environ)
+        try:
+            with user_file.open("rb") as handle:
+                overrides = tomllib.load(handle)
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Không đọc được tệp cấu hình {user_file}: {exc}",
+                              f"Cannot read the configuration file {user_file}: {exc}") from exc
+        check_keys(str(user_file), overrides, config)
+        config = merge(config, overrides)
+    config = _apply_env(config, environ)
+    processing = config["processing"]
+    if processing["min_dpi"] > processing["max_dpi"]:
+        raise ConfigError("processing.min_dpi lớn hơn max_dpi.", "processing.min_dpi is larger than max_dpi.")
+    return config
 
 
 def resolve_paths(config: dict) -> dict[str, Path]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -189,12 +190,12 @@ def _write(result: DocumentResult, scanned: engine.Scanned, pipeline: dict) -> N
     staged: list[tuple[Path, Path]] = []
     try:
         for part in result.parts:
+            for final in (Path(part.output), Path(part.text_path)):
+                remove_stale_temps(final)  # of an earlier attempt at this document, killed midway
+        for part in result.parts:
             pdf, text = Path(part.output), Path(part.text_path)
             chosen = scanned.pages[part.first_page - 1:part.last_page]
-            for final in (pdf, text):
-                remove_stale_temps(final)
-            staged_pdf = pdf.with_name(temp_prefix(pdf) + "new")
-            staged_text = text.with_name(temp_prefix(text) + "new")
+            staged_pdf, staged_text = _staging_name(pdf), _staging_name(text)
             staged += [(staged_pdf, pdf), (staged_text, text)]
             assemble.assemble_pdf([page.image for page in chosen], staged_pdf, xmp_fields(result, part, pipeline))
             write_text_atomic(staged_text, document_text(page.reading for page in chosen))
@@ -206,6 +207,14 @@ def _write(result: DocumentResult, scanned: engine.Scanned, pipeline: dict) -> N
         for staged_file, _ in staged:
             staged_file.unlink(missing_ok=True)
         raise OutputError("Không ghi được tệp PDF kết quả.", f"Could not write the output PDF ({exc}).") from exc
+
+
+def _staging_name(final: Path) -> Path:
+    """A fresh hidden name beside `final` (unique even where long names share their first bytes)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=temp_prefix(final), suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    return Path(name)
 
 
 def file_as_is(intake: Intake, sha256: str, reason: AlreadyHasTextError, run: Run,

@@ -76,7 +76,8 @@ class Part:
 
     def to_json(self, masked: bool = True) -> dict[str, Any]:
         return {"part": self.number, "first_page": self.first_page, "last_page": self.last_page,
-                "output": self.output, "text_path": self.text_path, "dossier": self.dossier,
+                "output": _shown(self.output, masked), "text_path": _shown(self.text_path, masked),
+                "dossier": self.dossier,
                 "link": self.link.to_json(), "fields": _shown_fields(self.fields, masked), "kind": self.kind}
 
 
@@ -117,19 +118,23 @@ class DocumentResult:
         return self.first.fields if self.first else {}
 
     def to_json(self, masked: bool = True) -> dict[str, Any]:
-        """The README's --json contract; personal data masked unless masked=False."""
-        shown_source = mask_ids(self.source) if masked else self.source
+        """The README's --json contract; personal data (a CCCD in a file name, in the fields)
+        masked unless masked=False."""
         return {
-            "source": shown_source, "sha256": self.sha256, "status": self.status,
-            "output": self.output, "text_path": self.text_path,
+            "source": _shown(self.source, masked), "sha256": self.sha256, "status": self.status,
+            "output": _shown(self.output, masked), "text_path": _shown(self.text_path, masked),
             "pages": [{"orientation": p.orientation, "skew": p.skew, "confidence": p.confidence}
                       for p in self.pages],
-            "error": mask_ids(self.error) if masked and self.error else self.error,
+            "error": _shown(self.error, masked),
             "exit_code": self.exit_code, "dossier": self.dossier,
             "link": self.link.to_json() if self.link else None,
             "fields": _shown_fields(self.fields, masked),
             "parts": [part.to_json(masked) for part in self.parts],
         }
+
+
+def _shown(text: str | None, masked: bool) -> str | None:
+    return mask_ids(text) if masked and text else text
 
 
 def _shown_fields(fields: dict[str, Any], masked: bool) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from . import codes, config as site_config, errors, filing, jobs, link, pages, periods, pipelines, store
+from . import codes, config as site_config, errors, filing, jobs, link, pages, periods, pipelines, programs, store
 from .models import DONE, DocumentResult, LinkDecision
 from .files import sha256_of
 
@@ -277,6 +277,7 @@ def _ocr_batch(conn, key: str, todo: list[dict], args, config: dict, workers: in
 
     for name, members in groups.items():
         pipeline = pipelines.load_pipeline(name)
+        programs.versions(pipeline["ocr"]["lang"])
         by_original = {str(original.absolute()): document for document, original in members}
 
         def finish_item(taken: jobs.Intake, result: DocumentResult):

@@ -49,7 +49,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from . import config as site_config, intake, jobs, layout, pages, store
+from . import config as site_config, intake, jobs, layout, pages, programs, store
 from .errors import (AlreadyHasTextError, DigitizeError, EncryptedPdfError, EngineError, InputFileError,
                      OutputError)
 from .files import move_durably, sha256_of
@@ -79,6 +79,7 @@ class Watcher:
         self.claimed_root = self.paths["work"] / "claimed"
         self.engine_root = self.paths["work"] / "engine"
         self.pipeline = load_pipeline(config["processing"]["pipeline"])
+        programs.versions(self.pipeline["ocr"]["lang"])
         self.workers = site_config.worker_count(config)
         self.file_timeout = float(self.watch["file_timeout"])
         # No single external call may outlast the file's own limit.
