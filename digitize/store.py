@@ -343,17 +343,6 @@ def insert_dossiers(conn: sqlite3.Connection, dossiers: list[dict]) -> None:
     )
 
 
-def insert_documents(conn: sqlite3.Connection, documents: list[dict]) -> None:
-    """Bulk insert of document rows (benchmarks); save_document is the one-at-a-time upsert."""
-    stamp = now_iso()
-    encoded = [_encode({"part": 0, "first_page": 1, **document}) for document in documents]
-    conn.executemany(
-        f"INSERT INTO documents ({', '.join(DOCUMENT_COLUMNS)}, created_at, updated_at) "
-        f"VALUES ({', '.join('?' for _ in DOCUMENT_COLUMNS)}, ?, ?)",
-        [[document.get(column) for column in DOCUMENT_COLUMNS] + [stamp, stamp] for document in encoded],
-    )
-
-
 # --- reprocess ---
 # A reprocess run is keyed by a hash of its selection, mode and pipeline
 # definitions; its items are the documents it selected. An item is done once

@@ -43,7 +43,8 @@ def fill(conn, seed: int = 7) -> None:
                               "link_status": "linked" if rng.random() < 0.9 else "review"})
     with store.transaction(conn):
         store.insert_dossiers(conn, dossiers)
-        store.insert_documents(conn, documents)
+        for document in documents:
+            store.save_document(conn, document)
 
 
 def timed(label: str, work) -> float:

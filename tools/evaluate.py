@@ -30,7 +30,7 @@ import zxingcpp
 from rapidfuzz.distance import Levenshtein
 
 from digitize import config
-from tools import synth
+from tools import REPO_ROOT, synth
 from digitize.vntext import nfc
 
 KINDS = ("prose", "receipt", "prose", "declaration", "prose", "decision")
