@@ -52,7 +52,8 @@ class PageResult:
 
 @dataclass(frozen=True)
 class Scanned:
-    """One input file out of the engine: its pages in order, or the error that stopped it.
+    """One input file out of the engine: its pages in order, the error that stopped it, or
+    (info.keep_as_is: a signed PDF, or one with a real text layer) nothing to OCR.
 
     The page images exist until the caller asks the engine for the next document."""
 
@@ -60,6 +61,7 @@ class Scanned:
     sha256: str | None
     pages: tuple[PageResult, ...] = ()
     error: DigitizeError | None = None
+    info: pages.ScanInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,7 @@ def run(sources: Iterable[Path], pipeline: dict, config: dict, workers: int, wor
     file_timeout: no page of a document starts later than this many seconds after
     its first page did (a page in flight is bounded by page_timeout), so one huge
     or pathological file cannot hold the pool for long.
-    force: OCR a PDF that already has a text layer (else it fails with AlreadyHasTextError).
+    force: OCR a PDF that already has a text layer (a signed PDF is never OCR'd: it comes back as is).
     """
     settings = Settings(pipeline, workers, float(config["processing"]["page_timeout"]), file_timeout, on_page)
     jobs: list[Job] = []
@@ -184,6 +186,9 @@ def run(sources: Iterable[Path], pipeline: dict, config: dict, workers: int, wor
             continue
         except OSError as exc:
             yield Scanned(source, sha256, error=InputFileError("Không đọc được tệp.", f"Cannot read the file ({exc})."))
+            continue
+        if info.keep_as_is:
+            yield Scanned(source, sha256, info=info)
             continue
         work_dir = Path(tempfile.mkdtemp(prefix=f"{sha256[:12]}-", dir=work_root))
         jobs.append(Job(source, sha256, info, work_dir))
@@ -281,8 +286,9 @@ def _complete(job: Job) -> Iterator[Scanned]:
     """Hand the finished document on; its work folder goes once the caller is done with it."""
     try:
         if job.error is None:
-            yield Scanned(job.source, job.sha256, tuple(job.results[i] for i in range(job.info.page_count)))
+            yield Scanned(job.source, job.sha256, tuple(job.results[i] for i in range(job.info.page_count)),
+                          info=job.info)
         else:
-            yield Scanned(job.source, job.sha256, error=job.error)
+            yield Scanned(job.source, job.sha256, error=job.error, info=job.info)
     finally:
         shutil.rmtree(job.work_dir, ignore_errors=True)

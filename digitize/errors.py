@@ -2,7 +2,7 @@
 
 Exit codes follow OCRmyPDF's spirit (README lists them):
 0 ok, 2 bad arguments, 3 missing dependency, 4 bad input file, 5 cannot write
-output, 6 already has text (skipped), 7 an engine failed or timed out,
+output, 7 an engine failed or timed out,
 8 encrypted PDF, 9 bad configuration or pipeline, 15 other error,
 130 interrupted.
 """
@@ -13,7 +13,6 @@ BAD_ARGS = 2
 MISSING_DEPENDENCY = 3
 INPUT_FILE = 4
 OUTPUT_FILE = 5
-ALREADY_HAS_TEXT = 6
 ENGINE_FAILED = 7
 ENCRYPTED_PDF = 8
 BAD_CONFIG = 9
@@ -55,12 +54,6 @@ class EncryptedPdfError(InputFileError):
     exit_code = ENCRYPTED_PDF
     advice_vi = "Gỡ mật khẩu của tệp PDF (hoặc quét lại bản giấy) rồi đặt lại vào thư mục nhận."
     advice_en = "Remove the PDF's password (or scan the paper again) and drop it into the inbox again."
-
-
-class AlreadyHasTextError(DigitizeError):
-    exit_code = ALREADY_HAS_TEXT
-    advice_vi = "Tệp đã có lớp văn bản; giữ nguyên văn bản có sẵn. Dùng --force để nhận dạng lại."
-    advice_en = "The file already has a text layer, which is kept. Use --force to OCR it again."
 
 
 class EngineError(DigitizeError):

@@ -23,11 +23,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from . import assemble, engine, layout, link, programs, store
-from .errors import AlreadyHasTextError, DigitizeError, OutputError
+import numpy as np
+
+from . import assemble, barcodes, engine, layout, link, programs, store
+from .errors import DigitizeError, OutputError
 from .files import fsync_dir, remove_stale_temps, temp_prefix, write_atomic, write_text_atomic
-from .models import DONE, FAILED, SKIPPED, DocumentResult, LinkDecision, PageReading, Part
+from .models import DONE, FAILED, DocumentResult, LinkDecision, PageReading, Part
 from .vntext import nfc
+
+
+# Codes on a PDF kept as it came are read from pages rendered at this resolution (no OCR).
+BARCODE_DPI = 150
+SEVERAL_DOSSIERS = ("nhiều hồ sơ trong một tệp giữ nguyên / several dossiers in one file kept as it came")
 
 
 @dataclass(frozen=True)
@@ -65,8 +72,7 @@ class Run:
 
 def failed(source: str, sha256: str | None, error: DigitizeError) -> DocumentResult:
     """The result of a file that could not be processed."""
-    status = SKIPPED if isinstance(error, AlreadyHasTextError) else FAILED
-    return DocumentResult(source, sha256, status, error=error.one_line(), exit_code=error.exit_code)
+    return DocumentResult(source, sha256, FAILED, error=error.one_line(), exit_code=error.exit_code)
 
 
 def process(intakes: Iterable[Intake], run: Run,
@@ -87,7 +93,10 @@ def process(intakes: Iterable[Intake], run: Run,
                 yield intake, failed(intake.source, scanned.sha256, scanned.error)
                 continue
             try:
-                result = _finish(scanned, intake, run, conn, registry, taken)
+                if scanned.pages:
+                    result = _finish(scanned, intake, run, conn, registry, taken)
+                else:
+                    result = _keep_as_is(scanned, intake, run, conn, registry, taken)
             except DigitizeError as exc:
                 yield intake, failed(intake.source, scanned.sha256, exc)
                 continue
@@ -217,18 +226,37 @@ def _staging_name(final: Path) -> Path:
     return Path(name)
 
 
-def file_as_is(intake: Intake, sha256: str, reason: AlreadyHasTextError, run: Run,
-               conn: sqlite3.Connection) -> DocumentResult:
-    """A PDF that already has text, filed as it came (never rewritten) with its own text as the sidecar."""
-    text = nfc(programs.pdftotext(intake.path, float(run.config["processing"]["page_timeout"])))
-    target = layout.place(layout.month_folder(run.destination.root, datetime.now()), intake.path.name, sha256)
+def _keep_as_is(scanned: engine.Scanned, intake: Intake, run: Run, conn: sqlite3.Connection,
+                registry: list[dict], taken: set[Path]) -> DocumentResult:
+    """A signed PDF, or one with a real text layer, filed byte for byte as it came (never
+    rewritten: that would break a signature), linked and counted from its own text and codes.
+
+    It stays one document: a file holding several dossiers goes to review instead of being
+    split (splitting would rewrite it)."""
+    info = scanned.info
+    timeout = float(run.config["processing"]["page_timeout"])
+    texts = [nfc(text) for text in programs.pdftotext(scanned.source, timeout).split("\f")]
+    texts = (texts + [""] * info.page_count)[:info.page_count]
+    codes = [barcodes.decode_barcodes(np.asarray(
+        programs.render_pdf_page(info.path, index, BARCODE_DPI, timeout).convert("L"))) for index in range(info.page_count)]
+    analysis = link.analyse_document(texts, codes, Path(intake.source).name, registry)
+    decided = LinkDecision.from_mapping(analysis["link"])
+    if len(analysis["parts"]) > 1:
+        decided = LinkDecision("review", candidates=tuple(c for part in analysis["parts"]
+                                                          for c in part["link"]["candidates"]),
+                               reason=SEVERAL_DOSSIERS)
+    fields = {**analysis["fields"], "signatures": list(info.signatures)} if info.signatures else analysis["fields"]
+    previous = {row["part"]: row for row in store.documents_by_sha(conn, scanned.sha256)}
+    received = {dossier["code"]: dossier.get("received_date") for dossier in registry}
+    target = _target(run.destination, Path(intake.source).name, 0, scanned.sha256, decided, received,
+                     previous.get(0), taken)
+    part = Part(0, 1, info.page_count, str(target), str(layout.sidecar(target)), decided, fields)
     try:
-        write_atomic(target, lambda temp: shutil.copyfile(intake.path, temp))
-        write_text_atomic(layout.sidecar(target), text)
+        remove_stale_temps(target)
+        write_atomic(target, lambda temp: shutil.copyfile(scanned.source, temp))
+        write_text_atomic(layout.sidecar(target), "\n\f".join(texts) + "\n")
     except OSError as exc:
         raise OutputError("Không ghi được tệp vào kho lưu trữ.", f"Could not write to the archive ({exc}).") from exc
-    result = DocumentResult(intake.source, sha256, SKIPPED,
-                            parts=(Part(0, 1, 0, str(target), str(layout.sidecar(target))),),
-                            error=reason.one_line())
-    store.record_result(conn, result, run.pipeline, intake.officer, intake.original)
-    return result
+    _remove_moved(previous.get(0), part, run.destination)
+    readings = tuple(PageReading(0, 0.0, None, text) for text in texts)
+    return DocumentResult(intake.source, scanned.sha256, DONE, readings, (part,), kept_as_is=True)

@@ -15,7 +15,6 @@ from .privacy import mask_cccd, mask_ids
 # A document's status in the catalogue and in --json:
 DONE = "done"          # processed: a searchable PDF (or a PDF filed as it came) and its text
 FAILED = "failed"      # could not be processed: the error says why
-SKIPPED = "skipped"    # `process` left a PDF that already has text as it was (exit 6)
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,7 @@ class PageReading:
 
     orientation: int  # counter-clockwise quarter turn found on the scan
     skew: float  # residual counter-clockwise angle of its text lines, degrees
-    confidence: float  # tesseract's mean word confidence
+    confidence: float | None  # tesseract's mean word confidence; None: the PDF's own text, not OCR
     text: str  # NFC, block by block
 
 
@@ -87,11 +86,12 @@ class DocumentResult:
 
     source: str  # where the file was read from (the inbox path for the watcher)
     sha256: str | None  # None when the file could not even be read
-    status: str  # DONE | FAILED | SKIPPED
+    status: str  # DONE | FAILED
     pages: tuple[PageReading, ...] = ()
     parts: tuple[Part, ...] = ()
     error: str | None = None  # "vi / en"
     exit_code: int = 0
+    kept_as_is: bool = False  # a signed PDF or one with a real text layer, filed byte for byte
 
     @property
     def first(self) -> Part | None:
@@ -126,7 +126,7 @@ class DocumentResult:
             "pages": [{"orientation": p.orientation, "skew": p.skew, "confidence": p.confidence}
                       for p in self.pages],
             "error": _shown(self.error, masked),
-            "exit_code": self.exit_code, "dossier": self.dossier,
+            "exit_code": self.exit_code, "kept_as_is": self.kept_as_is, "dossier": self.dossier,
             "link": self.link.to_json() if self.link else None,
             "fields": _shown_fields(self.fields, masked),
             "parts": [part.to_json(masked) for part in self.parts],

@@ -15,7 +15,8 @@ import pikepdf
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from . import programs
-from .errors import AlreadyHasTextError, EncryptedPdfError, InputFileError
+from .errors import EncryptedPdfError, InputFileError
+from .vntext import reads_as_words
 
 IMAGE_SIGNATURES = {
     b"\x89PNG\r\n\x1a\n": "png",
@@ -28,8 +29,6 @@ IMAGE_SIGNATURES = {
 }
 # Paper long sides in inches, for images that do not say their resolution.
 PAPER_LONG_SIDES = {"A4": 11.69, "A5": 8.27}
-# A text layer this long on the first pages means the PDF was OCRed or born digital.
-TEXT_LAYER_MIN_CHARS = 20
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,14 @@ class ScanInfo:
     page_count: int
     dpis: tuple[float, ...]  # per page, from metadata or estimated
     dpi_known: tuple[bool, ...]
+    text_layer: bool = False  # a PDF whose own text reads as Vietnamese words (not OCR'd unless forced)
+    signatures: tuple[str, ...] = ()  # signers of a digitally signed PDF ("" where unnamed)
+
+    @property
+    def keep_as_is(self) -> bool:
+        """Filed byte for byte as it came, its own text used: a signed PDF (rewriting it would
+        break the signature), or one with a real text layer."""
+        return bool(self.signatures) or self.text_layer
 
 
 def sniff_type(path: Path) -> str:
@@ -100,8 +107,18 @@ def _pdf_page_dpi(page: pikepdf.Page, dpi_floor: float, dpi_ceiling: float) -> f
     return float(min(max(round(best), dpi_floor), dpi_ceiling))
 
 
-def _pdf_text_chars(path: Path, page_count: int, timeout: float) -> int:
-    return len("".join(programs.pdftotext(path, timeout, last_page=min(page_count, 3)).split()))
+def _signers(pdf: pikepdf.Pdf) -> tuple[str, ...]:
+    """The signers named in the PDF's signed signature fields ("" where a signature names none)."""
+    form = pdf.Root.get("/AcroForm")
+    pending = list(form.get("/Fields", [])) if form is not None else []
+    found = []
+    while pending:
+        field = pending.pop(0)
+        pending.extend(field.get("/Kids", []))
+        value = field.get("/V")
+        if field.get("/FT") == pikepdf.Name.Sig and isinstance(value, pikepdf.Dictionary):
+            found.append(str(value.get("/Name", "")))
+    return tuple(found)
 
 
 def inspect(path: Path, config: dict, force: bool = False) -> ScanInfo:
@@ -144,12 +161,12 @@ def inspect_complete(path: Path, config: dict) -> ScanInfo:
 
 def _inspect_pdf(path: Path, config: dict, force: bool, floor: float, ceiling: float) -> ScanInfo:
     try:
+        # A PDF with only an owner password (e-signed results from the portal) opens without one.
         with pikepdf.open(path) as pdf:
-            if pdf.is_encrypted:
-                raise EncryptedPdfError("Tệp PDF có mật khẩu/mã hóa.", "The PDF is encrypted.")
             pages = list(pdf.pages)
             dpis = tuple(_pdf_page_dpi(page, floor, ceiling) for page in pages)
             known = tuple(any(True for _ in page.get_images()) for page in pages)
+            signatures = _signers(pdf)
             warnings = pdf.get_warnings()
     except pikepdf.PasswordError as exc:
         raise EncryptedPdfError("Tệp PDF có mật khẩu.", "The PDF is password-protected.") from exc
@@ -162,13 +179,11 @@ def _inspect_pdf(path: Path, config: dict, force: bool, floor: float, ceiling: f
         )
     if not pages:
         raise InputFileError("Tệp PDF không có trang nào.", "The PDF has no pages.")
-    timeout = float(config["processing"]["page_timeout"])
-    if not force and _pdf_text_chars(path, len(pages), timeout) >= TEXT_LAYER_MIN_CHARS:
-        raise AlreadyHasTextError(
-            "Tệp PDF đã có lớp văn bản: giữ nguyên, không nhận dạng lại.",
-            "The PDF already has a text layer: kept, not OCRed again.",
-        )
-    return ScanInfo(str(path), "pdf", len(pages), dpis, known)
+    text_layer = False
+    if not force:
+        first_pages = programs.pdftotext(path, float(config["processing"]["page_timeout"]), last_page=3)
+        text_layer = reads_as_words(first_pages)  # junk over a scan is OCR'd like a scan
+    return ScanInfo(str(path), "pdf", len(pages), dpis, known, text_layer, signatures)
 
 
 def _to_array(image: Image.Image) -> np.ndarray:

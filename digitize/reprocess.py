@@ -286,7 +286,7 @@ def _ocr_batch(conn, key: str, todo: list[dict], args, config: dict, workers: in
             tally.links_changed += changed
             return lambda conn: store.finish_item(conn, key, document["id"], "done", link_changed=changed)
 
-        run = jobs.Run(pipeline, config, jobs.Destination(paths["archive"]), workers, paths["work"], force=True,
+        run = jobs.Run(pipeline, config, jobs.Destination(paths["archive"]), workers, paths["work"],
                        on_page=reporter.page, also=finish_item)
         intakes = [jobs.Intake(original, document["source"], document["officer"], document["original"])
                    for document, original in members]

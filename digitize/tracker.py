@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import intake, pages
-from .errors import AlreadyHasTextError, DigitizeError
+from .errors import DigitizeError
 
 
 @dataclass
@@ -95,8 +95,6 @@ def opens_cleanly(path: Path, config: dict) -> bool:
     """The file opens and decodes as its type (a scan still being written does not)."""
     try:
         pages.inspect_complete(path, config)
-    except AlreadyHasTextError:
-        return True
     except (DigitizeError, OSError):
         return False
     return True

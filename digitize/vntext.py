@@ -34,3 +34,18 @@ _FOLD = _fold_table()
 def fold_keep_length(text: str) -> str:
     """Lower case, no accents, one output character per input character."""
     return text.translate(_FOLD)
+
+
+# A Vietnamese syllable, folded: optional initial consonant(s), a vowel cluster, an optional final.
+_SYLLABLE = re.compile(r"(ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnpqrstvx])?"
+                       r"[aeiouy]{1,3}(ng|nh|ch|[cmnpt])?")
+
+
+def reads_as_words(text: str, min_words: int = 10, min_share: float = 0.6) -> bool:
+    """Whether `text` reads as Vietnamese words rather than junk (an invisible text layer of
+    garbage over a scan): enough words, most of them shaped like Vietnamese syllables."""
+    words = [w for w in fold(text).split() if w.isalpha()]
+    if len(words) < min_words:
+        return False
+    syllables = sum(1 for word in words if _SYLLABLE.fullmatch(word))
+    return syllables / len(words) >= min_share

@@ -49,8 +49,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from . import config as site_config, intake, jobs, layout, pages, programs, store
-from .errors import (AlreadyHasTextError, DigitizeError, EncryptedPdfError, EngineError, InputFileError,
+from . import config as site_config, intake, jobs, layout, programs, store
+from .errors import (DigitizeError, EncryptedPdfError, EngineError, InputFileError,
                      OutputError)
 from .files import move_durably, sha256_of
 from .logs import LOG, setup_logging
@@ -247,18 +247,8 @@ class Watcher:
         return None
 
     def _triage(self, item: intake.Claimed, sha: str) -> bool:
-        """Whether the file goes to OCR; repeats, resumed files, text PDFs and bad files are settled here."""
-        if self._known(item, sha):
-            return False
-        try:
-            pages.inspect(item.path, self.config)
-        except AlreadyHasTextError as exc:
-            self.file_as_is(item, sha, exc)
-            return False
-        except OSError as exc:
-            self.fail(item, sha, InputFileError("Không đọc được tệp.", f"Cannot read the file ({exc})."))
-            return False
-        return True
+        """Whether the file goes on to jobs.process; repeats and resumed files are settled here."""
+        return not self._known(item, sha)
 
     def _known(self, item: intake.Claimed, sha: str) -> bool:
         """Finish or set aside a file whose bytes the catalogue already has as a document."""
@@ -307,12 +297,6 @@ class Watcher:
         intake.remove_empty_dirs(item.path.parent, self.claimed_root)
         LOG.info("done %s -> %s (%d pages, %.1f s after claim)", item.rel, result.output, len(result.pages),
                  (datetime.now() - _claim_time(item.claim)).total_seconds())
-
-    def file_as_is(self, item: intake.Claimed, sha: str, reason: AlreadyHasTextError) -> None:
-        """A PDF that already has text is filed as it came, with its own text as the sidecar."""
-        taken = self._intake(item, sha)
-        result = jobs.file_as_is(taken, sha, reason, self.run_settings, self.conn)
-        self.file_done(item, taken, result)
 
     def fail(self, item: intake.Claimed, sha: str | None, error: DigitizeError) -> None:
         target = layout.quarantine_place(self.paths["quarantine"], item.rel, sha)

@@ -170,14 +170,18 @@ def test_bad_inputs_fail_cleanly_with_documented_codes(processed, tmp_path, home
     assert not out.exists() or list(out.iterdir()) == []
 
 
-def test_pdf_with_text_is_skipped_unless_forced(processed, tmp_path, home):
+def test_pdf_with_text_is_filed_as_it_came_unless_forced(processed, tmp_path, home):
     searchable = processed["results"]["ho so nhieu trang.tif"]["output"]
-    skipped = run_digitize(["process", searchable, "--out", str(tmp_path), "--json"], home)
-    assert skipped.returncode == errors.ALREADY_HAS_TEXT
-    assert json_lines(skipped.stdout)[0]["status"] == "skipped"
-    forced = run_digitize(["process", searchable, "--out", str(tmp_path), "--json", "--force"], home)
+    kept = run_digitize(["process", searchable, "--out", str(tmp_path), "--json"], home)
+    assert kept.returncode == 0, kept.stderr
+    [result] = json_lines(kept.stdout)
+    assert result["status"] == "done" and result["kept_as_is"] and len(result["pages"]) == 3
+    assert Path(result["output"]).read_bytes() == Path(searchable).read_bytes()  # byte for byte
+    assert "\f" in Path(result["text_path"]).read_text(encoding="utf-8")      # its own text, page by page
+    forced = run_digitize(["process", searchable, "--out", str(tmp_path / "ocr"), "--json", "--force"], home)
     assert forced.returncode == 0
-    assert [p["orientation"] for p in json_lines(forced.stdout)[0]["pages"]] == [0, 0, 0]
+    [ocr] = json_lines(forced.stdout)
+    assert not ocr["kept_as_is"] and [p["orientation"] for p in ocr["pages"]] == [0, 0, 0]
 
 
 def test_paths_json_puts_everything_under_home(home):
