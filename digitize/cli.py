@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import __version__, codes, config as site_config, coversheet, errors, filing, jobs, programs
 from . import periods as period_rules, registry, reports, reprocess, store
-from .files import write_bytes_atomic
+from .files import apply_umask, write_bytes_atomic
 from .models import DONE, DocumentResult, LinkDecision
 from .privacy import mask_cccd, mask_ids
 from .pipelines import load_pipeline
@@ -352,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = site_config.load_config()
+        apply_umask(int(config["paths"]["umask"], 8))
         return args.handler(args, config)
     except errors.DigitizeError as exc:
         print(f"lỗi / error: {exc.one_line()}", file=sys.stderr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,9 @@ def load_config(environ: dict[str, str] | None = None) -> dict:
         check_keys(str(user_file), overrides, config)
         config = merge(config, overrides)
     config = _apply_env(config, environ)
+    if not re.fullmatch(r"0?[0-7]{3}", config["paths"]["umask"]):
+        raise ConfigError(f"paths.umask = {config['paths']['umask']!r} phải là số bát phân như \"0027\".",
+                          f"paths.umask = {config['paths']['umask']!r} must be octal like \"0027\".")
     processing = config["processing"]
     if processing["min_dpi"] > processing["max_dpi"]:
         raise ConfigError("processing.min_dpi lớn hơn max_dpi.", "processing.min_dpi is larger than max_dpi.")

@@ -14,8 +14,21 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-# Outputs land in shared folders: readable by the officers' accounts, not only ours.
-OUTPUT_MODE = 0o644
+# Files and folders digitize creates get the process umask's permissions; cli sets the umask
+# from [paths] umask (default 0027: the service's user and group only — PDFs and the catalogue
+# hold CCCDs and addresses). mkstemp makes 0600 files, so durable writes apply the umask themselves.
+_umask = 0o027
+
+
+def apply_umask(mask: int) -> None:
+    """Set the process umask for everything digitize creates from now on."""
+    global _umask
+    _umask = mask
+    os.umask(mask)
+
+
+def file_mode() -> int:
+    return 0o666 & ~_umask
 # Suffix of a copy in progress across file systems (move_durably).
 PARTIAL = ".partial"
 # Temporary names carry at most this much of the target's name, so a target name of up to
@@ -64,7 +77,7 @@ def write_atomic(target: Path, write: Callable[[Path], object]) -> None:
     temp = Path(temp_name)
     try:
         write(temp)
-        os.chmod(temp, OUTPUT_MODE)
+        os.chmod(temp, file_mode())
         with temp.open("rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temp, target)

@@ -2,6 +2,7 @@
 the wheel carries its defaults and pipelines."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -115,3 +116,18 @@ def test_the_wheel_carries_defaults_and_pipelines_and_runs_outside_the_checkout(
                                capture_output=True, text=True, cwd=elsewhere, env=env, timeout=300)
     assert processed.returncode == 0, processed.stderr
     assert '"status": "done"' in processed.stdout
+
+
+def test_personal_data_is_for_the_service_user_and_group_only(tmp_path):
+    home = tmp_path / "home"
+    result = run_digitize(["process", str(SAMPLE), "--json"], home)
+    assert result.returncode == 0, result.stderr
+    output = Path(json.loads(result.stdout)["output"])
+    for path, mode in ((home / "catalogue.sqlite", 0o640), (output, 0o640), (output.with_suffix(".txt"), 0o640),
+                       (home / "archive", 0o750), (output.parent, 0o750), (home / "quarantine", 0o750)):
+        assert path.stat().st_mode & 0o777 == mode, path
+    # A site whose officers read the archive share from other accounts widens it in one setting.
+    shared = tmp_path / "shared"
+    result = run_digitize(["process", str(SAMPLE), "--json"], shared, DIGITIZE_PATHS_UMASK="0022")
+    assert Path(json.loads(result.stdout)["output"]).stat().st_mode & 0o777 == 0o644
+    assert run_digitize(["paths"], shared, DIGITIZE_PATHS_UMASK="999").returncode == errors.BAD_CONFIG
