@@ -70,14 +70,20 @@ def write_metadata(pdf: pikepdf.Pdf, metadata: dict[str, str]) -> None:
             pdf.docinfo[Name("/" + key[:1].upper() + key[1:])] = str(value)
 
 
-def pdf_sha256(path: Path) -> str | None:
-    """The sha256 of the source recorded in one of our PDFs, if it is one."""
+def read_metadata(path: Path) -> dict[str, str]:
+    """What one of our PDFs says of itself (write_metadata's keys, lowerCamel); {} for any other file."""
     try:
         with pikepdf.open(path) as pdf:
-            value = pdf.docinfo.get("/Sha256")
-            return str(value) if value is not None else None
+            if "/Sha256" not in pdf.docinfo:
+                return {}
+            return {key[1:2].lower() + key[2:]: str(value) for key, value in pdf.docinfo.items()}
     except (pikepdf.PdfError, OSError, ValueError):
-        return None
+        return {}
+
+
+def pdf_sha256(path: Path) -> str | None:
+    """The sha256 of the source recorded in one of our PDFs, if it is one."""
+    return read_metadata(path).get("sha256")
 
 
 def assemble_pdf(pages: list[AssembledPage], target: Path, metadata: dict[str, str]) -> None:

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from datetime import date
 from pathlib import Path
 
 from . import __version__, codes, config as site_config, coversheet, errors, filing, jobs, programs
-from . import periods as period_rules, registry, reports, reprocess, store
+from . import periods as period_rules, registry, reports, reprocess, status, store
 from .files import apply_umask, write_bytes_atomic
 from .models import DONE, DocumentResult, LinkDecision
 from .privacy import mask_cccd, mask_ids
@@ -132,7 +133,6 @@ def cmd_watch(args: argparse.Namespace, config: dict) -> int:
 
 
 def cmd_status(args: argparse.Namespace, config: dict) -> int:
-    from . import status
     report = status.status(config)
     print(json.dumps(report, ensure_ascii=False) if args.json else status.format_status(report))
     return errors.OK
@@ -266,6 +266,24 @@ def cmd_coversheet(args: argparse.Namespace, config: dict) -> int:
     return errors.OK
 
 
+def cmd_catalogue_rebuild(args: argparse.Namespace, config: dict) -> int:
+    from . import rebuild
+    paths = site_config.resolve_paths(config)
+    if status.service(paths["home"])["running"]:
+        raise UsageError("Hãy dừng dịch vụ theo dõi (digitize watch) trước khi dựng lại danh mục.",
+                         "Stop the watcher (digitize watch) before rebuilding the catalogue.")
+    counts = rebuild.rebuild(paths["archive"], paths["catalogue"])
+    if args.json:
+        print(json.dumps(counts, ensure_ascii=False))
+        return errors.OK
+    print(f"Đã dựng lại danh mục từ kho lưu trữ / catalogue rebuilt from the archive: {counts['documents']} tài liệu / "
+          f"documents ({counts['files']} tệp PDF / PDFs, {counts['originals']} có bản gốc / with their original)")
+    if counts["set_aside"]:
+        print(f"Danh mục cũ để riêng / the old catalogue is kept at: {counts['set_aside']}")
+    print("Nhập lại danh sách hồ sơ / import the dossier list again: digitize registry import FILE")
+    return errors.OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="digitize",
@@ -341,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
     watcher.add_argument("--once", action="store_true", help="process what is in the inbox, then exit")
     watcher.add_argument("--polling", action="store_true", help="rescan instead of file events (SMB/NFS)")
     watcher.set_defaults(handler=cmd_watch)
+    catalogue = commands.add_parser("catalogue", help="the catalogue itself")
+    catalogue_commands = catalogue.add_subparsers(dest="catalogue_command", required=True, metavar="ACTION")
+    rebuilt = catalogue_commands.add_parser("rebuild", help="rebuild the catalogue from the archive's PDFs")
+    rebuilt.add_argument("--json", action="store_true")
+    rebuilt.set_defaults(handler=cmd_catalogue_rebuild)
     state = commands.add_parser("status", help="the watcher: waiting, in progress, done, failed, heartbeat")
     state.add_argument("--json", action="store_true")
     state.set_defaults(handler=cmd_status)
@@ -354,12 +377,15 @@ def main(argv: list[str] | None = None) -> int:
         config = site_config.load_config()
         apply_umask(int(config["paths"]["umask"], 8))
         return args.handler(args, config)
+    except sqlite3.DatabaseError as exc:  # the catalogue damaged while a command ran
+        error = store.damaged(site_config.resolve_paths(config)["catalogue"], exc)
     except errors.DigitizeError as exc:
-        print(f"lỗi / error: {exc.one_line()}", file=sys.stderr)
-        return exc.exit_code
+        error = exc
     except KeyboardInterrupt:
         print("Đã dừng. / Interrupted.", file=sys.stderr)
         return errors.INTERRUPTED
+    print(f"lỗi / error: {error.one_line()}\n  → {error.advice_vi} / {error.advice_en}", file=sys.stderr)
+    return error.exit_code
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Exit codes follow OCRmyPDF's spirit (README lists them):
 0 ok, 2 bad arguments, 3 missing dependency, 4 bad input file, 5 cannot write
 output, 7 an engine failed or timed out,
-8 encrypted PDF, 9 bad configuration or pipeline, 15 other error,
+8 encrypted PDF, 9 bad configuration or pipeline, 10 the catalogue is missing or damaged,
+15 other error,
 130 interrupted.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ OUTPUT_FILE = 5
 ENGINE_FAILED = 7
 ENCRYPTED_PDF = 8
 BAD_CONFIG = 9
+CATALOGUE = 10
 OTHER = 15
 INTERRUPTED = 130
 
@@ -68,6 +70,14 @@ class OutputError(DigitizeError):
 
 class ConfigError(DigitizeError):
     exit_code = BAD_CONFIG
+
+
+class CatalogueError(DigitizeError):
+    exit_code = CATALOGUE
+    advice_vi = ("Khôi phục tệp danh mục từ bản sao lưu, hoặc dựng lại từ kho lưu trữ: "
+                 "digitize catalogue rebuild (rồi nhập lại danh sách hồ sơ).")
+    advice_en = ("Restore the catalogue from a backup, or rebuild it from the archive: "
+                 "digitize catalogue rebuild (then import the dossier list again).")
 
 
 class MissingDependencyError(DigitizeError):

@@ -26,8 +26,8 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from . import assemble, barcodes, engine, layout, link, programs, store
-from .errors import DigitizeError, OutputError
-from .files import fsync_dir, remove_stale_temps, temp_prefix, write_atomic, write_text_atomic
+from .errors import DigitizeError, InputFileError, OutputError
+from .files import fsync_dir, remove_stale_temps, sha256_of, temp_prefix, write_atomic, write_text_atomic
 from .models import DONE, FAILED, DocumentResult, LinkDecision, PageReading, Part
 from .vntext import nfc
 
@@ -93,10 +93,17 @@ def process(intakes: Iterable[Intake], run: Run,
                 yield intake, failed(intake.source, scanned.sha256, scanned.error)
                 continue
             try:
+                if sha256_of(intake.path) != scanned.sha256:
+                    yield intake, changed_while_read(intake.source, scanned.sha256)
+                    continue
                 if scanned.pages:
                     result = _finish(scanned, intake, run, conn, registry, taken)
                 else:
                     result = _keep_as_is(scanned, intake, run, conn, registry, taken)
+            except OSError as exc:
+                yield intake, failed(intake.source, scanned.sha256,
+                                     InputFileError("Không đọc được tệp.", f"Cannot read the file ({exc})."))
+                continue
             except DigitizeError as exc:
                 yield intake, failed(intake.source, scanned.sha256, exc)
                 continue
@@ -105,6 +112,15 @@ def process(intakes: Iterable[Intake], run: Run,
             yield intake, result
     finally:
         scanned_documents.close()  # on an early stop: pages in flight finish, the pool goes
+
+
+def changed_while_read(source: str, sha256: str | None) -> DocumentResult:
+    """The file was written to while it was read (a writer that paused): nothing is written or
+    recorded; it is to be read again."""
+    error = InputFileError("Tệp thay đổi trong khi đang xử lý; sẽ đọc lại.",
+                           "The file changed while it was being processed; it is read again.",
+                           "Chạy lại lệnh khi máy quét đã ghi xong tệp.", "Run the command again once the file is complete.")
+    return DocumentResult(source, sha256, FAILED, error=error.one_line(), exit_code=error.exit_code, retry=True)
 
 
 def record_failure(conn: sqlite3.Connection, result: DocumentResult, pipeline: dict, officer: str | None,
@@ -129,7 +145,7 @@ def _finish(scanned: engine.Scanned, intake: Intake, run: Run, conn: sqlite3.Con
         parts.append(Part(number, found["first_page"], found["last_page"], str(target),
                           str(layout.sidecar(target)), decided, found["fields"]))
     result = DocumentResult(intake.source, scanned.sha256, DONE, readings, tuple(parts))
-    _write(result, scanned, run.pipeline)
+    _write(result, scanned, run.pipeline, intake.officer)
     for part in parts:
         _remove_moved(previous.get(part.number), part, run.destination)
     return result
@@ -165,13 +181,17 @@ def _remove_moved(previous: dict | None, part: Part, destination: Destination) -
         layout.sidecar(old).unlink(missing_ok=True)
 
 
-def xmp_fields(result: DocumentResult, part: Part, pipeline: dict) -> dict[str, str | None]:
-    """What the PDF's metadata says of itself (XMP under digitize's namespace, and DocInfo)."""
+def xmp_fields(result: DocumentResult, part: Part, pipeline: dict, officer: str | None) -> dict[str, str | None]:
+    """What the PDF's metadata says of itself (XMP under digitize's namespace, and DocInfo):
+    enough for `digitize catalogue rebuild` to put its row back."""
     fields = part.fields
     return {
         "title": Path(result.source).name,
         "source": result.source,
         "sha256": result.sha256,
+        "part": str(part.number),
+        "officer": officer,
+        "digitisedAt": datetime.now().astimezone().isoformat(timespec="seconds"),
         "pageCount": str(part.last_page - part.first_page + 1),
         "firstPage": str(part.first_page),
         "pipeline": pipeline["name"],
@@ -194,7 +214,7 @@ def document_text(readings: Iterable[PageReading]) -> str:
     return nfc("\n\f".join(reading.text for reading in readings) + "\n")
 
 
-def _write(result: DocumentResult, scanned: engine.Scanned, pipeline: dict) -> None:
+def _write(result: DocumentResult, scanned: engine.Scanned, pipeline: dict, officer: str | None) -> None:
     """Every part's PDF and sidecar staged and fsynced first, then all renamed into place."""
     staged: list[tuple[Path, Path]] = []
     try:
@@ -206,7 +226,8 @@ def _write(result: DocumentResult, scanned: engine.Scanned, pipeline: dict) -> N
             chosen = scanned.pages[part.first_page - 1:part.last_page]
             staged_pdf, staged_text = _staging_name(pdf), _staging_name(text)
             staged += [(staged_pdf, pdf), (staged_text, text)]
-            assemble.assemble_pdf([page.image for page in chosen], staged_pdf, xmp_fields(result, part, pipeline))
+            assemble.assemble_pdf([page.image for page in chosen], staged_pdf,
+                                  xmp_fields(result, part, pipeline, officer))
             write_text_atomic(staged_text, document_text(page.reading for page in chosen))
         for staged_file, final in staged:
             os.replace(staged_file, final)

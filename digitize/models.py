@@ -92,6 +92,7 @@ class DocumentResult:
     error: str | None = None  # "vi / en"
     exit_code: int = 0
     kept_as_is: bool = False  # a signed PDF or one with a real text layer, filed byte for byte
+    retry: bool = False  # the file changed while it was read: nothing recorded, to be read again
 
     @property
     def first(self) -> Part | None:

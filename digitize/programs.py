@@ -43,16 +43,22 @@ def _missing(program: str) -> MissingDependencyError:
         f"Cài gói {package}: chạy 'make install'.", f"Install the package {package}: run 'make install'.")
 
 
+def present() -> None:
+    """MissingDependencyError (exit 3) if a program digitize runs is no longer on the PATH."""
+    for program in PACKAGES:
+        if shutil.which(program) is None:
+            raise _missing(program)
+
+
 @lru_cache(maxsize=None)
 def versions(lang: str = "vie") -> dict[str, str]:
     """{program: version} for every program digitize needs, and the OCR model `lang`.
 
     Called once at the start of a command that processes scans, so a missing program
     stops it with exit 3 before any file is touched."""
+    present()
     found = {}
     for program in PACKAGES:
-        if shutil.which(program) is None:
-            raise _missing(program)
         flag = "--version" if program == "tesseract" else "-v"
         output = subprocess.run([program, flag], capture_output=True, text=True, timeout=30, check=False)
         match = re.search(r"\d+\.\d+(\.\d+)?", output.stdout + output.stderr)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import config as site_config, intake, store
+from .errors import CatalogueError
 from .files import PARTIAL
 from .logs import LOG
 from .privacy import mask_ids
@@ -30,17 +32,27 @@ class Heartbeat(threading.Thread):
         self.halt = threading.Event()
 
     def beat(self) -> None:
-        payload = {**self.state, "time": _now(), "epoch": time.time()}
+        """Write the heartbeat; never raises: a heartbeat that cannot be written goes stale,
+        which `status` reports."""
+        payload = json.dumps({**self.state, "time": _now(), "epoch": time.time()}, ensure_ascii=False).encode()
         temp = self.path.with_name(self.path.name + ".tmp")
-        temp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-        os.replace(temp, self.path)
+        try:
+            temp.write_bytes(payload)
+            os.replace(temp, self.path)
+        except OSError:
+            # A full disk has no room for a second file; the heartbeat's own block is reused,
+            # so `status` can still say what is wrong.
+            temp.unlink(missing_ok=True)
+            try:
+                with self.path.open("r+b" if self.path.exists() else "wb", buffering=0) as handle:
+                    handle.write(payload)
+                    handle.truncate()
+            except OSError as exc:
+                LOG.warning("heartbeat not written: %s", exc)
 
     def run(self) -> None:
         while not self.halt.wait(HEARTBEAT_SECONDS):
-            try:
-                self.beat()
-            except OSError as exc:
-                LOG.warning("heartbeat not written: %s", exc)
+            self.beat()
 
 
 def _now() -> str:
@@ -58,21 +70,28 @@ def status(config: dict) -> dict:
                  if not name.endswith(".error.txt") and not name.startswith("."))
     midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
     counts = {"done_today": 0, "failed_today": 0, "duplicates_today": 0, "in_review": 0, "last_error": None}
-    if paths["catalogue"].exists():
-        conn = store.connect(paths["catalogue"])
-        try:
-            counts = store.watch_counts(conn, midnight.astimezone(timezone.utc).isoformat(timespec="seconds"))
-        finally:
-            conn.close()
-    return {"service": _service(paths["home"]), "waiting": waiting, "in_progress": in_progress,
-            "failed": failed, **counts}
+    catalogue = None  # a problem with the catalogue itself: the rest is still reported
+    try:
+        if paths["catalogue"].exists():
+            conn = store.connect(paths["catalogue"])
+            try:
+                counts = store.watch_counts(conn, midnight.astimezone(timezone.utc).isoformat(timespec="seconds"))
+            finally:
+                conn.close()
+        else:
+            catalogue = "chưa có tệp danh mục / no catalogue yet"
+    except (CatalogueError, sqlite3.DatabaseError) as exc:
+        catalogue = (exc if isinstance(exc, CatalogueError) else store.damaged(paths["catalogue"], exc)).one_line()
+    return {"service": service(paths["home"]), "catalogue_problem": catalogue, "waiting": waiting,
+            "in_progress": in_progress, "failed": failed, **counts}
 
 
-def _service(home: Path) -> dict:
+def service(home: Path) -> dict:
     try:
         beat = json.loads((home / "watch.heartbeat").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {"running": False, "pid": None, "heartbeat": None, "age_seconds": None, "state": None}
+        return {"running": False, "pid": None, "heartbeat": None, "age_seconds": None, "state": None,
+                "problem": None}
     age = round(time.time() - float(beat.get("epoch", 0)), 1)
     try:
         os.kill(int(beat["pid"]), 0)
@@ -81,7 +100,7 @@ def _service(home: Path) -> dict:
         alive = False
     running = alive and beat.get("state") != "stopped" and age < 5 * HEARTBEAT_SECONDS
     return {"running": running, "pid": beat.get("pid"), "heartbeat": beat.get("time"),
-            "age_seconds": age, "state": beat.get("state")}
+            "age_seconds": age, "state": beat.get("state"), "problem": beat.get("problem")}
 
 
 def format_status(report: dict) -> str:
@@ -96,6 +115,8 @@ def format_status(report: dict) -> str:
     last = report["last_error"]
     rows = [
         ("Dịch vụ / Service", line),
+        ("Sự cố máy / Machine problem", service["problem"] or "-"),
+        ("Danh mục / Catalogue", report["catalogue_problem"] or "tốt / sound"),
         ("Đang chờ / Waiting", report["waiting"]),
         ("Đang xử lý / In progress", report["in_progress"]),
         ("Xong hôm nay / Done today", report["done_today"]),

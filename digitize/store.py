@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from .errors import CatalogueError
 from .models import FAILED, DocumentResult, LinkDecision, Part
 
 DOCUMENTS_SCHEMA = """
@@ -112,11 +113,33 @@ def connect(path: Path | str) -> sqlite3.Connection:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    migrate(conn)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn)
+    except sqlite3.OperationalError:  # full disk, locked, unreadable: the machine's, not damage
+        conn.close()
+        raise
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise damaged(path, exc) from exc
     return conn
+
+
+def damaged(path: Path | str, exc: Exception) -> CatalogueError:
+    return CatalogueError(f"Tệp danh mục {path} bị hỏng hoặc không phải cơ sở dữ liệu ({exc}).",
+                          f"The catalogue {path} is damaged or not a database ({exc}).")
+
+
+def check(conn: sqlite3.Connection, path: Path | str) -> None:
+    """PRAGMA quick_check: a CatalogueError unless the catalogue's pages are sound."""
+    try:
+        verdict = [row[0] for row in conn.execute("PRAGMA quick_check")]
+    except sqlite3.DatabaseError as exc:
+        raise damaged(path, exc) from exc
+    if verdict != ["ok"]:
+        raise damaged(path, "; ".join(verdict[:3]))
 
 
 def migrate(conn: sqlite3.Connection) -> None:

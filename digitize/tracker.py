@@ -1,14 +1,19 @@
 """Which files in the inbox are complete: unchanged long enough and opening cleanly as their type.
 
 A file is ready once its size and modification time have not changed for
-[watch] stable_seconds and it opens and decodes as its type; a file that does
-not open (a PDF cut short) is ready — to be quarantined — only after
-[watch] broken_after seconds unchanged, since a slow writer may pause mid-file.
+[watch] stable_seconds, no process on this machine holds it open for writing,
+and it opens and decodes as its type; a file that does not open (a PDF cut
+short) is ready — to be quarantined — only after [watch] broken_after seconds
+unchanged, since a slow writer may pause mid-file. A writer that pauses between
+the pages of a multi-page TIFF keeps the file open, so it is not taken after
+page 1; a writer on another machine (SMB) is not seen as open here, and its
+pauses are what stable_seconds is for.
 """
 from __future__ import annotations
 
 import os
 import queue
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,20 +80,48 @@ class Tracker:
             self.files[path] = Seen(info.st_size, info.st_mtime_ns, now)
 
     def ready(self, now: float) -> list[Path]:
-        """Files unchanged long enough: stable_seconds if they open, broken_after if not."""
+        """Files unchanged long enough: stable_seconds if they open, broken_after if not,
+        and in either case not held open for writing (which starts the wait again)."""
+        candidates = [path for path, seen in self.files.items() if not seen.stuck and now - seen.since >= self.stable]
+        held = open_for_writing(candidates) if candidates else set()
         found = []
-        for path, seen in self.files.items():
-            age = now - seen.since
-            if seen.stuck or age < self.stable:
+        for path in candidates:
+            seen = self.files[path]
+            if path in held:
+                seen.since, seen.opens = now, None
                 continue
             if seen.opens is None:
                 seen.opens = opens_cleanly(path, self.config)
-            if seen.opens or age >= self.broken_after:
+            if seen.opens or now - seen.since >= self.broken_after:
                 found.append(path)
         return found
 
     def waiting(self) -> int:
         return sum(1 for seen in self.files.values() if not seen.stuck)
+
+
+def open_for_writing(paths: list[Path]) -> set[Path]:
+    """Which of `paths` a process on this machine holds open for writing (Linux /proc;
+    an empty set where /proc cannot be read)."""
+    wanted = {os.path.realpath(path): path for path in paths}
+    held = set()
+    for fd_folder in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            descriptors = os.listdir(fd_folder)
+        except OSError:  # the process ended, or is not ours to look at
+            continue
+        for descriptor in descriptors:
+            try:
+                target = os.readlink(fd_folder / descriptor)
+                if target not in wanted:
+                    continue
+                info = (fd_folder.parent / "fdinfo" / descriptor).read_text()
+            except OSError:
+                continue
+            flags = re.search(r"^flags:\s*([0-7]+)", info, re.M)
+            if flags and int(flags.group(1), 8) & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR):
+                held.add(wanted[target])
+    return held
 
 
 def opens_cleanly(path: Path, config: dict) -> bool:

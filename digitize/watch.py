@@ -50,7 +50,7 @@ from datetime import datetime
 from pathlib import Path
 
 from . import config as site_config, intake, jobs, layout, programs, store
-from .errors import (DigitizeError, EncryptedPdfError, EngineError, InputFileError,
+from .errors import (CatalogueError, DigitizeError, EncryptedPdfError, EngineError, InputFileError,
                      OutputError)
 from .files import move_durably, sha256_of
 from .logs import LOG, setup_logging
@@ -60,6 +60,11 @@ from .status import Heartbeat
 from .tracker import Tracker
 
 TICK = 0.2  # seconds between looks at the files being watched
+FIRST_PAUSE, LONGEST_PAUSE = 5.0, 300.0  # back-off while the machine has a problem
+PROBE_EVERY = 10.0
+PROBE_NAME, PROBE_BYTES = ".digitize-write-probe", 65_536
+# A failure with one of these may be the machine's (disk, permissions, a program) rather than the file's.
+MACHINE_EXIT_CODES = {3, 5, 7}
 ENGINE_ERRORS = {4: InputFileError, 5: OutputError, 8: EncryptedPdfError}
 
 
@@ -92,6 +97,8 @@ class Watcher:
         self.tracker = Tracker(self.paths["inbox"], self.watch, config, self.polling)
         self.stop = False
         self.conn = None
+        self.catalogue_inode: int | None = None
+        self.suspect_catalogue = False
         self.heartbeat = Heartbeat(self.paths["home"] / "watch.heartbeat")
 
     # -- start and stop --
@@ -143,7 +150,10 @@ class Watcher:
         lock = self._lock()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
-        self.conn = store.connect(self.paths["catalogue"])
+        try:
+            self._open_catalogue()  # a damaged catalogue stops the start with exit 10
+        except sqlite3.OperationalError as exc:  # e.g. a full disk: the loop waits for it to clear
+            LOG.error("cannot open the catalogue yet: %s", exc)
         shutil.rmtree(self.engine_root, ignore_errors=True)  # pages of a killed run, redone below
         self.engine_root.mkdir(parents=True, exist_ok=True)
         self.heartbeat.beat()
@@ -161,26 +171,99 @@ class Watcher:
             self.heartbeat.join(timeout=5)  # its temp file is the same as ours
             self.heartbeat.state["state"] = "stopped"
             self.heartbeat.beat()
-            self.conn.close()
+            if self.conn is not None:
+                self.conn.close()
             lock.close()
         LOG.info("stopped")
         return 0
 
     def _loop(self) -> None:
+        pause, next_probe = 0.0, 0.0
         while not self.stop:
+            # The write probe costs an fsync: every PROBE_EVERY seconds, and whenever a file fails
+            # in a way the machine may be to blame for (_run_engine).
+            probe = time.monotonic() >= next_probe
+            next_probe = time.monotonic() + PROBE_EVERY if probe else next_probe
+            fault = self.machine_fault(probe)
+            if fault:
+                # Not the files' fault: they stay where they are (inbox or claimed) until it clears.
+                pause = min(max(2 * pause, FIRST_PAUSE), LONGEST_PAUSE)
+                if self.heartbeat.state.get("problem") != fault:
+                    LOG.error("paused, nothing is taken: %s (checking again every %.0f s at most)", fault,
+                              LONGEST_PAUSE)
+                self.heartbeat.state.update(state="blocked", problem=fault)
+                self._sleep(pause)
+                continue
+            if pause:
+                LOG.info("the problem has cleared: carrying on")
+                pause = 0.0
             items = intake.claimed_items(self.claimed_root)
-            self.heartbeat.state.update(state="busy" if items else "idle", in_progress=len(items))
+            self.heartbeat.state.update(state="busy" if items else "idle", in_progress=len(items), problem=None)
             if items:
                 try:
                     self.process(items[: 4 * self.workers])
                 except (OSError, sqlite3.Error, DigitizeError) as exc:  # e.g. the archive is full or gone
                     LOG.error("batch failed, retrying in 10 s: %s", exc)
+                    self.suspect_catalogue = isinstance(exc, sqlite3.DatabaseError)
                     self._sleep(10)
                 continue
             self.poll()
             if self.once and self.tracker.waiting() == 0 and not intake.claimed_items(self.claimed_root):
                 return
             self._sleep(TICK)
+
+    def machine_fault(self, probe: bool = True) -> str | None:
+        """What is wrong with the machine rather than with a file, or None: the catalogue
+        deleted, replaced or damaged; (probe) a folder that cannot be written (disk full,
+        read-only, permissions) or a program gone."""
+        catalogue = self.paths["catalogue"]
+        try:
+            inode = os.stat(catalogue).st_ino
+        except FileNotFoundError:
+            return (f"tệp danh mục {catalogue} đã bị xóa: khôi phục bản sao lưu hoặc chạy 'digitize catalogue "
+                    f"rebuild' / the catalogue {catalogue} was deleted: restore a backup or run "
+                    "'digitize catalogue rebuild'")
+        if inode != self.catalogue_inode or self.suspect_catalogue or self.conn is None:
+            try:  # restored or rebuilt by the IT officer (or damaged in place): sound, or not used
+                self._open_catalogue()
+            except CatalogueError as exc:
+                return exc.one_line()
+            except sqlite3.OperationalError as exc:
+                return (f"không mở được tệp danh mục ({exc}) / cannot open the catalogue ({exc}): "
+                        "disk full, read-only or permissions")
+        if not probe:
+            return None
+        for folder in (self.paths["work"], self.paths["archive"], self.paths["quarantine"]):
+            try:
+                probe = folder / PROBE_NAME
+                with probe.open("wb") as handle:
+                    handle.write(bytes(PROBE_BYTES))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                probe.unlink()
+            except OSError as exc:
+                (folder / PROBE_NAME).unlink(missing_ok=True)
+                return (f"không ghi được vào {folder} ({exc.strerror}) / cannot write to {folder} ({exc.strerror}): "
+                        "disk full, read-only or permissions")
+        try:
+            programs.present()
+        except DigitizeError as exc:
+            return exc.one_line()
+        return None
+
+    def _open_catalogue(self) -> None:
+        """Open the catalogue and check it (PRAGMA quick_check); remember which file it is."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        conn = store.connect(self.paths["catalogue"])
+        try:
+            store.check(conn, self.paths["catalogue"])
+        except CatalogueError:
+            conn.close()
+            raise
+        self.conn, self.suspect_catalogue = conn, False
+        self.catalogue_inode = os.stat(self.paths["catalogue"]).st_ino
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -283,6 +366,11 @@ class Watcher:
                 item, sha = claimed[str(taken.path)]
                 if result.status == DONE:
                     self._guarded(item, sha, self.file_done, item, taken, result)
+                elif result.retry:
+                    LOG.info("%s changed while it was read: reading it again", item.rel)
+                elif result.exit_code in MACHINE_EXIT_CODES and self.machine_fault():
+                    LOG.warning("%s not processed: the machine has a problem; the file waits", item.rel)
+                    break  # the loop says what is wrong and waits for it to clear
                 else:
                     self.fail(item, sha, _engine_error(result))
                 self.poll()
@@ -292,7 +380,11 @@ class Watcher:
             results.close()  # on a stop: pages in flight finish, the rest stay claimed
 
     def file_done(self, item: intake.Claimed, taken: jobs.Intake, result: DocumentResult) -> None:
-        """Step 4's second half: the row is durable, the original moves to where it says."""
+        """Step 4's second half: the row is durable, the original moves to where it says, if it
+        is still the file that was read (else it stays claimed and is read again)."""
+        if sha256_of(item.path) != result.sha256:
+            LOG.warning("%s changed after it was read: reading it again", item.rel)
+            return
         move_durably(item.path, Path(taken.original))
         intake.remove_empty_dirs(item.path.parent, self.claimed_root)
         LOG.info("done %s -> %s (%d pages, %.1f s after claim)", item.rel, result.output, len(result.pages),
