@@ -40,6 +40,7 @@ watcher per home, by lock) and empties at start.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -242,7 +243,8 @@ class Watcher:
                     os.fsync(handle.fileno())
                 probe.unlink()
             except OSError as exc:
-                (folder / PROBE_NAME).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # on a read-only folder even this fails
+                    (folder / PROBE_NAME).unlink()
                 return (f"không ghi được vào {folder} ({exc.strerror}) / cannot write to {folder} ({exc.strerror}): "
                         "disk full, read-only or permissions")
         try:
