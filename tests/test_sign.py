@@ -352,6 +352,48 @@ def test_pkcs11_token_signs_and_a_wrong_pin_or_absent_token_waits(processed, key
         assert _sha(other) == before
 
 
+def test_copies_signed_as_they_are_made_or_waiting_until_digitize_sign_clears_them(keys, tmp_path):
+    """The engine-to-catalogue path signs each copy before it is renamed into place; a wrong
+    password leaves it unsigned with the reason in `status`, and `digitize sign --all` signs it
+    once the password is right."""
+    scan = tmp_path / "to-khai.jpg"
+    page = synth.render_declaration(synth.make_fields(41), dpi=200, color=True)
+    synth.write_image(scan, synth.scan(page, seed=5)["image"], dpi=200)
+    home = tmp_path / "home"
+    signing = {"enabled": True, "kind": "pkcs12", "pkcs12": str(keys["p12"]), "password_env": "KEY_PASSWORD"}
+    config = {**site_config.load_config({"DIGITIZE_HOME": str(home)}), "signing": signing}
+    os.environ["KEY_PASSWORD"] = "sai"
+    try:
+        conn, run = _run(home, config)
+        [(_, result)] = list(jobs.process([jobs.Intake(scan, str(scan), OFFICER)], run, conn))
+    finally:
+        del os.environ["KEY_PASSWORD"]
+    part = result.parts[0]
+    assert part.signature.status == "pending" and "Wrong password" in part.signature.reason
+    assert Path(part.output).is_file() and not sign.is_signed(Path(part.output))  # the scan is kept
+    env = {f"DIGITIZE_SIGNING_{key.upper()}": str(value) for key, value in signing.items()}
+    status = run_digitize(["status"], home, **env)
+    assert re.search(r"Chờ ký số / Waiting for a signature\s+1 \(.*Wrong password", status.stdout), status.stdout
+
+    signed = run_digitize(["sign", "--all", "--json"], home, KEY_PASSWORD=PASSWORD, **env)
+    assert signed.returncode == 0, signed.stdout + signed.stderr
+    assert [json.loads(line)["status"] for line in signed.stdout.splitlines()] == ["signed"]
+    assert "Signature Validation: Signature is Valid." in _pdfsig(Path(part.output))
+    assert re.search(r"Waiting for a signature\s+0", run_digitize(["status"], home, **env).stdout)
+
+    config["signing"] = {**signing, "password_env": "GOOD_PASSWORD"}
+    os.environ["GOOD_PASSWORD"] = PASSWORD
+    try:
+        scan_b = tmp_path / "to-khai-2.jpg"
+        synth.write_image(scan_b, synth.scan(page, seed=6)["image"], dpi=200)
+        [(_, again)] = list(jobs.process([jobs.Intake(scan_b, str(scan_b), OFFICER)], run, conn))
+    finally:
+        del os.environ["GOOD_PASSWORD"]
+    assert again.parts[0].signature.status == "signed" and again.parts[0].signature.path == again.parts[0].output
+    [check] = sign.verify_pdf(Path(again.parts[0].output), sign.load_trust_roots([str(keys["ca_pem"])]))
+    assert check.intact and check.signer == OFFICER
+
+
 def test_officers_keys_come_from_the_user_file_and_a_misspelt_key_is_refused(tmp_path):
     user = tmp_path / "config.toml"
     table = f'[signing.officers."{OFFICER}"]\nkind = "pkcs11"\npkcs11_module = "{SOFTHSM}"\n'
