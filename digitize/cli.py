@@ -329,9 +329,13 @@ def cmd_verify(args: argparse.Namespace, config: dict) -> int:
     roots = _trust_roots(args, config)
     exit_code = errors.OK
     for raw in args.files:
+        if not Path(raw).is_file():
+            print(f"{raw}: không tìm thấy tệp / file not found", file=sys.stderr)
+            exit_code = exit_code or errors.INPUT_FILE
+            continue
         checks = sign.verify_pdf(Path(raw), roots)
         if not checks or not all(check.intact for check in checks):
-            exit_code = errors.SIGNATURE_INVALID
+            exit_code = exit_code or errors.SIGNATURE_INVALID
         if args.json:
             print(json.dumps({"file": raw, "signatures": [c.to_json() for c in checks]}, ensure_ascii=False))
             continue

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import stat
-import subprocess
 import tempfile
 import unicodedata
 from dataclasses import asdict, dataclass, field, replace
@@ -46,7 +45,7 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 
-from . import errors
+from . import errors, programs
 from .assemble import VIETNAM
 from .models import SignOutcome
 from .files import write_atomic
@@ -66,6 +65,7 @@ EDGE_PT = 3 * MM  # never closer to the paper's edge than this
 CLEARANCE_PT = 1.5 * MM  # free paper kept around the box
 SEARCH_PT = 1 * MM  # positions tried this far apart
 RENDER_DPI = 100
+RENDER_TIMEOUT = 120.0  # seconds for pdftoppm to draw page 1
 INK_BELOW = 192  # grey level under which a rendered pixel is ink (paper tint is ~245)
 
 
@@ -263,11 +263,7 @@ class _Token:
 # --- where the visible box goes ---
 def render_first_page(path: Path, dpi: int = RENDER_DPI) -> np.ndarray:
     """Page 1 as a grey array at `dpi`, rendered by poppler (what a viewer shows)."""
-    with tempfile.TemporaryDirectory() as folder:
-        prefix = Path(folder) / "page"
-        subprocess.run(["pdftoppm", "-gray", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile",
-                        str(path), str(prefix)], check=True, capture_output=True, timeout=120)
-        return cv2.imread(str(prefix.with_suffix(".pgm")), cv2.IMREAD_GRAYSCALE)
+    return np.asarray(programs.render_pdf_page(str(path), 0, dpi, RENDER_TIMEOUT).convert("L"))
 
 
 def find_free_box(grey: np.ndarray, dpi: float, box_pt: tuple[float, float] = BOX_PT
@@ -427,9 +423,9 @@ def sign_copy(path: Path, settings: SigningSettings, officer: str | None = None)
                                "Khai báo khóa trong mục [signing] của tệp cấu hình.",
                                "Configure a key in the [signing] section of the configuration.")
         return sign_pdf(path, spec, settings)
-    except SigningError as exc:
+    except errors.DigitizeError as exc:  # SigningError, or pdftoppm failing on the page
         return SignOutcome(str(path), "pending", reason=exc.one_line())
-    except (pikepdf.PdfError, subprocess.SubprocessError) as exc:
+    except (pikepdf.PdfError, OSError) as exc:
         return SignOutcome(str(path), "pending",
                            reason=f"Không đọc được tệp PDF để ký. / Cannot read the PDF to sign it ({exc}).")
 
