@@ -60,7 +60,9 @@ STAMP_TEXT = "%(signer)s\n%(ts)s\n" + COPY_LABEL
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 MM = 72.0 / 25.4
 STAMP_PT = 7
-BOX_PT = (42 * MM, 11 * MM)  # three lines of 7 pt: name, time, "electronic copy"
+# Three lines of 7 pt (name, time, "electronic copy"); where that finds no clear paper (the
+# 14 mm top margin of an A5 sheet), the smaller box draws them at 5.7 pt.
+BOX_SIZES_PT = ((42 * MM, 11 * MM), (34 * MM, 9 * MM))
 EDGE_PT = 3 * MM  # never closer to the paper's edge than this
 CLEARANCE_PT = 1.5 * MM  # free paper kept around the box
 SEARCH_PT = 1 * MM  # positions tried this far apart
@@ -266,18 +268,30 @@ def render_first_page(path: Path, dpi: int = RENDER_DPI) -> np.ndarray:
     return np.asarray(programs.render_pdf_page(str(path), 0, dpi, RENDER_TIMEOUT).convert("L"))
 
 
-def find_free_box(grey: np.ndarray, dpi: float, box_pt: tuple[float, float] = BOX_PT
+def find_free_box(grey: np.ndarray, dpi: float, sizes: tuple[tuple[float, float], ...] = BOX_SIZES_PT
                   ) -> tuple[tuple[float, float, float, float], bool]:
     """The box (left, top, right, bottom in points from the top-left corner) nearest the top-left
-    corner of the page that covers no ink, with CLEARANCE_PT of paper around it; and whether
-    one was found (else the position in the top-left quarter with the least ink)."""
+    corner of the page that covers no ink, with CLEARANCE_PT of paper around it, in the first of
+    `sizes` that fits somewhere in the top-left quarter; and whether one was found (else the
+    position of the first size with the least ink)."""
     scale = dpi / 72.0
     ink = (grey < INK_BELOW).astype(np.uint8)
     grow = max(1, round(CLEARANCE_PT * scale))
-    ink = cv2.dilate(ink, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
-    sums = cv2.integral(ink)
-    height, width = ink.shape
-    w, h = round(box_pt[0] * scale), round(box_pt[1] * scale)
+    sums = cv2.integral(cv2.dilate(ink, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)))
+    fallback = None
+    for size in sizes:
+        (x, y), covered = _least_ink(sums, round(size[0] * scale), round(size[1] * scale), scale)
+        box = (x / scale, y / scale, x / scale + size[0], y / scale + size[1])
+        if covered == 0:
+            return box, True
+        fallback = fallback or box
+    return fallback, False
+
+
+def _least_ink(sums: np.ndarray, w: int, h: int, scale: float) -> tuple[tuple[int, int], int]:
+    """The position of a w×h box in the top-left quarter nearest the corner with no ink under it
+    (else the one with the least), and how much ink it covers; `sums` is the integral image."""
+    height, width = sums.shape[0] - 1, sums.shape[1] - 1
     edge, step = round(EDGE_PT * scale), max(1, round(SEARCH_PT * scale))
     best, best_ink = (edge, edge), None
     ys = range(edge, max(edge + 1, height // 4 - h), step)
@@ -285,14 +299,12 @@ def find_free_box(grey: np.ndarray, dpi: float, box_pt: tuple[float, float] = BO
     for x, y in sorted(((x, y) for y in ys for x in xs), key=lambda p: (p[0] + p[1], p[1])):
         if x + w > width or y + h > height:
             continue
-        covered = sums[y + h, x + w] - sums[y, x + w] - sums[y + h, x] + sums[y, x]
+        covered = int(sums[y + h, x + w] - sums[y, x + w] - sums[y + h, x] + sums[y, x])
         if covered == 0:
-            best, best_ink = (x, y), 0
-            break
+            return (x, y), 0
         if best_ink is None or covered < best_ink:
             best, best_ink = (x, y), covered
-    x, y = best
-    return (x / scale, y / scale, x / scale + box_pt[0], y / scale + box_pt[1]), best_ink == 0
+    return best, best_ink if best_ink is not None else 1
 
 
 @lru_cache(maxsize=1)

@@ -405,3 +405,17 @@ def test_officers_keys_come_from_the_user_file_and_a_misspelt_key_is_refused(tmp
     user.write_text(f'{table}key_lable = "an"\n', encoding="utf-8")
     result = run_digitize(["status"], tmp_path, DIGITIZE_CONFIG=str(user))
     assert result.returncode == 9 and "key_lable" in result.stderr
+
+
+def test_box_shrinks_to_fit_an_a5_top_margin_and_says_when_no_paper_is_clear():
+    import numpy as np
+
+    page = synth.render_receipt(synth.make_fields(210), dpi=100, paper="A5")
+    grey = np.asarray(synth.scan(page, seed=1, noise=3.0)["image"].convert("L"))
+    (left, top, right, bottom), clear = sign.find_free_box(grey, 100)
+    assert clear and right - left < sign.BOX_SIZES_PT[0][0]  # the 14 mm margin takes only the smaller box
+    px = [round(v * 100 / 72) for v in (left, top, right, bottom)]
+    assert grey[px[1]:px[3], px[0]:px[2]].min() >= sign.INK_BELOW  # no ink under it
+    assert right < grey.shape[1] * 72 / 100 / 2 and bottom < grey.shape[0] * 72 / 100 / 4
+    inked = np.zeros_like(grey)
+    assert sign.find_free_box(inked, 100)[1] is False
