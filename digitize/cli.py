@@ -8,7 +8,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from . import __version__, codes, config as site_config, coversheet, errors, filing, jobs, programs
+from . import __version__, assemble, codes, config as site_config, coversheet, errors, filing, jobs, programs
 from . import periods as period_rules, registry, reports, reprocess, status, store
 from .files import apply_umask, write_bytes_atomic
 from .models import DONE, DocumentResult, LinkDecision
@@ -307,8 +307,9 @@ def cmd_sign(args: argparse.Namespace, config: dict) -> int:
         if not targets:
             raise
     else:
+        # Copies digitize made; a PDF filed as it came (born digital, or signed by others) is not one.
         targets += [(Path(doc["output"]), doc["officer"]) for doc in reprocess.select(_catalogue(config), chosen, None, False)
-                    if doc["status"] == DONE and doc["output"]]
+                    if doc["status"] == DONE and doc["output"] and assemble.read_metadata(Path(doc["output"]))]
     exit_code = errors.OK
     conn = _catalogue(config)
     for path, officer in targets:

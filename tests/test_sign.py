@@ -95,7 +95,7 @@ def test_colour_scan_stays_rgb_at_its_resolution_and_meets_the_format_rules(proc
     result = run_digitize(["check", output, "--json", "--trust", str(keys["ca_pem"])], processed["folder"])
     rules = {r["rule"]: r["ok"] for r in json.loads(result.stdout)["rules"]}
     assert rules == {"pdf_version": True, "colour": True, "resolution": True, "scale": True, "signature": False}
-    assert result.returncode == 12  # unsigned: the copy does not count yet
+    assert result.returncode == 13  # unsigned: the copy does not count yet
 
 
 def test_a_150_dpi_scan_is_flagged_in_the_result_and_by_check(processed):
@@ -104,7 +104,7 @@ def test_a_150_dpi_scan_is_flagged_in_the_result_and_by_check(processed):
     assert rules == ["resolution", "colour"]  # and grey because the scanner delivered grey
     assert "150 dpi" in low["warnings"][0]["message"]
     result = run_digitize(["check", low["output"]], processed["folder"])
-    assert result.returncode == 12
+    assert result.returncode == 13
     assert re.search(r"FAIL\s+resolution\s+thấp nhất / lowest 150 dpi", result.stdout)
     assert re.search(r"FAIL\s+colour", result.stdout)
     # In review too, to be scanned again, though nothing is left to decide about its link.
@@ -124,7 +124,7 @@ def test_xmp_carries_what_the_archive_keeps(processed):
     assert ours["documentName"] == result["fields"]["title"] and ours["documentName"]
     assert ours["pipeline"] == "intake" and ours["pipelineVersion"] == load_pipeline("intake")["hash"]
     assert ours["software"].startswith("digitize ")
-    assert ours["digitisedBy"] == OFFICER
+    assert ours["officer"] == OFFICER
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00", ours["digitisedAt"])
     assert created.startswith(ours["digitisedAt"][:16])
     assert "formatWarnings" not in ours  # a colour 200 dpi page meets the rules
@@ -158,7 +158,7 @@ def test_sign_in_place_then_verify_with_digitize_and_pdfsig_and_one_changed_byte
     data[len(data) // 3] ^= 0x01  # one byte of the scan's image, inside the signed range
     copy.write_bytes(bytes(data))
     broken = run_digitize(["verify", str(copy)], processed["folder"])
-    assert broken.returncode == 10
+    assert broken.returncode == 11
     assert "HỎNG / BROKEN" in broken.stdout
     assert "Signature is Valid" not in _pdfsig(copy)
 
@@ -241,12 +241,12 @@ def test_a_signing_failure_leaves_the_unsigned_copy_waiting_with_the_reason(proc
     assert not sign.is_signed(copy)
 
 
-def test_command_line_signing_failure_exits_11_and_keeps_the_copy(processed, keys, tmp_path):
+def test_command_line_signing_failure_exits_12_and_keeps_the_copy(processed, keys, tmp_path):
     copy = _copy(processed["colour"], tmp_path)
     before = _sha(copy)
     result = run_digitize(["sign", str(copy), "--pkcs12", str(keys["p12"]), "--password-env", "KEY_PASSWORD"],
                           processed["folder"], KEY_PASSWORD="sai")
-    assert result.returncode == 11
+    assert result.returncode == 12
     assert "chưa ký / not signed" in result.stdout and "Wrong password" in result.stdout
     assert _sha(copy) == before
 
