@@ -229,7 +229,11 @@ def _signer(config: dict) -> Callable[[Path, str | None], SignOutcome] | None:
     if not config.get("signing", {}).get("enabled"):
         return None
     from . import sign  # pyHanko loads only where copies are signed
-    settings = sign.settings_from(config)
+    try:
+        settings = sign.settings_from(config)
+    except DigitizeError as exc:  # a bad [signing] section leaves copies unsigned, never fails a scan
+        reason = exc.one_line()
+        return lambda path, _officer: SignOutcome(str(path), "pending", reason=reason)
     return lambda path, officer: sign.sign_copy(path, settings, officer)
 
 

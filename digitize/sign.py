@@ -23,8 +23,8 @@ import stat
 import tempfile
 import unicodedata
 from dataclasses import asdict, dataclass, field, replace
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -47,9 +47,9 @@ from pyhanko_certvalidator import ValidationContext
 
 from . import errors, programs
 from .assemble import VIETNAM
-from .models import SignOutcome
 from .files import write_atomic
 from .fonts import font_path
+from .models import SignOutcome
 
 FIELD_NAME = "BanSaoDienTu"
 # fontTools warns on stderr about font tables it drops from the box's font subset (harmless).
@@ -163,6 +163,7 @@ def with_command_line(settings: SigningSettings, args) -> SigningSettings:
     return replace(settings, office=spec or settings.office, officers={} if spec else settings.officers,
                    visible=settings.visible and not args.invisible,
                    timestamp_url=args.timestamp_url or settings.timestamp_url)
+
 
 # --- secrets and keys ---
 def read_secret(spec: KeySpec) -> str:

@@ -419,3 +419,10 @@ def test_box_shrinks_to_fit_an_a5_top_margin_and_says_when_no_paper_is_clear():
     assert right < grey.shape[1] * 72 / 100 / 2 and bottom < grey.shape[0] * 72 / 100 / 4
     inked = np.zeros_like(grey)
     assert sign.find_free_box(inked, 100)[1] is False
+
+
+def test_a_bad_signing_section_leaves_copies_unsigned_rather_than_failing_scans(tmp_path):
+    sign_copy = jobs._signer({"signing": {"enabled": True, "kind": "pkcs13"}})
+    outcome = sign_copy(tmp_path / "copy.pdf", OFFICER)
+    assert outcome.status == "pending" and "kind must be pkcs12 or pkcs11" in outcome.reason
+    assert jobs._signer({"signing": {"enabled": False, "kind": "pkcs13"}}) is None
