@@ -8,7 +8,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from . import __version__, codes, config as site_config, coversheet, errors, filing, jobs, programs
+from . import __version__, assemble, codes, config as site_config, coversheet, errors, filing, jobs, programs
 from . import periods as period_rules, registry, reports, reprocess, status, store
 from .files import apply_umask, write_bytes_atomic
 from .models import DONE, DocumentResult, LinkDecision
@@ -55,6 +55,9 @@ def _process_line(result: DocumentResult) -> str:
                  else "chờ xem xét / needs review" if part.link.status == "review"
                  else "chưa liên kết / not linked")
         lines.append(f"    trang/pages {part.first_page}-{part.last_page} → {part.output} [{state}]")
+        if part.signature and part.signature.status == "pending":
+            lines.append(f"    chưa ký / not signed: {part.signature.reason}")
+        lines.extend(f"    ! {warning['message']}" for warning in part.warnings)
     return mask_ids("\n".join(lines))
 
 
@@ -201,12 +204,16 @@ def cmd_review(args: argparse.Namespace, config: dict) -> int:
     for document in documents:
         shown = {"id": document["id"], "source": document["source"], "output": document["output"],
                  "kind": document["kind"], "first_page": document["first_page"],
-                 "candidates": document["candidates"] or []}
+                 "candidates": document["candidates"] or [], "warnings": document["warnings"] or []}
         if args.json:
             print(json.dumps(shown, ensure_ascii=False))
             continue
         print(f"#{document['id']}  {Path(document['source']).name} (trang / page {document['first_page']}, "
               f"{document['kind'] or 'other'})")
+        for warning in shown["warnings"]:
+            print(f"    ! {warning['message']}")
+        if document["link_status"] != "review":
+            continue  # here for its pages (rescan them), its link is settled
         for candidate in shown["candidates"]:
             print(f"    {candidate['code']}  {candidate['score']:.2f}  " + "; ".join(candidate["evidence"]))
         if not shown["candidates"]:
@@ -282,6 +289,87 @@ def cmd_catalogue_rebuild(args: argparse.Namespace, config: dict) -> int:
         print(f"Danh mục cũ để riêng / the old catalogue is kept at: {counts['set_aside']}")
     print("Nhập lại danh sách hồ sơ / import the dossier list again: digitize registry import FILE")
     return errors.OK
+
+
+# --- signing and the format rules for digitised copies (issue 13) ---
+def _trust_roots(args: argparse.Namespace, config: dict) -> list:
+    from . import sign
+    return sign.load_trust_roots([*sign.settings_from(config).trust_roots, *(args.trust or [])])
+
+
+def cmd_sign(args: argparse.Namespace, config: dict) -> int:
+    from . import sign
+    settings = sign.with_command_line(sign.settings_from(config), args)
+    targets = [(Path(path), args.officer) for path in args.paths]
+    try:
+        chosen = reprocess.selection_of(args, config)
+    except reprocess.SelectionError:
+        if not targets:
+            raise
+    else:
+        # Copies digitize made; a PDF filed as it came (born digital, or signed by others) is not one.
+        targets += [(Path(doc["output"]), doc["officer"]) for doc in reprocess.select(_catalogue(config), chosen, None, False)
+                    if doc["status"] == DONE and doc["output"] and assemble.read_metadata(Path(doc["output"]))]
+    exit_code = errors.OK
+    conn = _catalogue(config)
+    for path, officer in targets:
+        outcome = sign.sign_copy(path, settings, officer)
+        store.set_signature(conn, str(path.absolute()), "pending" if outcome.status == "pending" else "signed",
+                            outcome.reason)
+        if outcome.status == "pending":
+            exit_code = errors.SIGNING_FAILED
+        line = (f"đã ký / signed   {path}  {outcome.signer}  {outcome.signed_at}  {outcome.level}"
+                if outcome.status == "signed" else f"đã ký trước / already signed  {path}"
+                if outcome.status == "already-signed" else f"chưa ký / not signed  {path}: {outcome.reason}")
+        _emit(args, outcome.to_json(), line)
+    return exit_code
+
+
+def cmd_verify(args: argparse.Namespace, config: dict) -> int:
+    from . import sign
+    roots = _trust_roots(args, config)
+    exit_code = errors.OK
+    for raw in args.files:
+        if not Path(raw).is_file():
+            print(f"{raw}: không tìm thấy tệp / file not found", file=sys.stderr)
+            exit_code = exit_code or errors.INPUT_FILE
+            continue
+        checks = sign.verify_pdf(Path(raw), roots)
+        if not checks or not all(check.intact for check in checks):
+            exit_code = exit_code or errors.SIGNATURE_INVALID
+        if args.json:
+            print(json.dumps({"file": raw, "signatures": [c.to_json() for c in checks]}, ensure_ascii=False))
+            continue
+        print(f"{raw}" + ("" if checks else ": không có chữ ký số / no signature"))
+        for check in checks:
+            state = "nguyên vẹn / intact" if check.intact else f"HỎNG / BROKEN: {check.problem}"
+            trust = "tin cậy / trusted" if check.trusted else "không thuộc danh sách tin cậy / not in the trust list"
+            print(f"  {state}; {check.signer or '?'}; {check.signed_at or '?'}"
+                  + (f"; dấu thời gian / timestamp {check.timestamp}" if check.timestamp else "") + f"; {trust}")
+    return exit_code
+
+
+def cmd_check(args: argparse.Namespace, config: dict) -> int:
+    import pikepdf
+    from . import check
+    roots = _trust_roots(args, config)
+    exit_code = errors.OK
+    for raw in args.files:
+        try:
+            results = check.check_pdf(Path(raw), roots)
+        except (pikepdf.PdfError, OSError) as exc:
+            print(f"{raw}: không đọc được tệp PDF / cannot read the PDF ({exc})", file=sys.stderr)
+            exit_code = errors.INPUT_FILE
+            continue
+        if not all(result.ok for result in results) and exit_code == errors.OK:
+            exit_code = errors.FORMAT_RULES
+        if args.json:
+            print(json.dumps({"file": raw, "rules": [r.to_json() for r in results]}, ensure_ascii=False))
+            continue
+        print(raw)
+        for result in results:
+            print(f"  {'đạt / pass' if result.ok else 'KHÔNG ĐẠT / FAIL':18} {result.rule:12} {result.detail}")
+    return exit_code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -367,6 +455,32 @@ def build_parser() -> argparse.ArgumentParser:
     state = commands.add_parser("status", help="the watcher: waiting, in progress, done, failed, heartbeat")
     state.add_argument("--json", action="store_true")
     state.set_defaults(handler=cmd_status)
+
+    signer = commands.add_parser("sign", help="sign digitised copies (PAdES) in place, atomically")
+    signer.add_argument("paths", nargs="*", metavar="FILE.pdf", help="PDFs to sign (or select catalogued ones)")
+    reprocess.add_selectors(signer)
+    key = signer.add_argument_group("khóa ký / key (default: [signing] in the configuration)")
+    key.add_argument("--pkcs12", metavar="KEY.p12", help="a PKCS#12 file")
+    key.add_argument("--pkcs11-module", metavar="LIB.so", help="the token's PKCS#11 module")
+    key.add_argument("--token-label", metavar="LABEL")
+    key.add_argument("--key-label", metavar="LABEL", help="the key (and certificate) on the token")
+    key.add_argument("--password-env", metavar="VAR", help="environment variable holding the password or PIN")
+    key.add_argument("--password-file", metavar="FILE", help="file holding it (readable by its owner only)")
+    signer.add_argument("--officer", metavar="NAME", help="the digitising officer, for [signing.officers] keys")
+    signer.add_argument("--invisible", action="store_true", help="no box on page 1")
+    signer.add_argument("--timestamp-url", metavar="URL", help="RFC 3161 timestamp server (PAdES B-T)")
+    signer.add_argument("--json", action="store_true", help="one JSON object per file")
+    signer.set_defaults(handler=cmd_sign)
+    verify = commands.add_parser("verify", help="check the digital signatures of PDFs (exit 11 if one is broken)")
+    verify.add_argument("files", nargs="+", metavar="FILE.pdf")
+    verify.add_argument("--trust", action="append", metavar="CA.pem", help="also trust this CA (repeatable)")
+    verify.add_argument("--json", action="store_true", help="one JSON object per file")
+    verify.set_defaults(handler=cmd_verify)
+    rules = commands.add_parser("check", help="the format rules for digitised copies, per file (exit 13 if one fails)")
+    rules.add_argument("files", nargs="+", metavar="FILE.pdf")
+    rules.add_argument("--trust", action="append", metavar="CA.pem", help="also trust this CA (repeatable)")
+    rules.add_argument("--json", action="store_true", help="one JSON object per file")
+    rules.set_defaults(handler=cmd_check)
 
     return parser
 

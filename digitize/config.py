@@ -42,6 +42,12 @@ RANGES = {
 }
 
 
+# Tables whose entries the site names (one per officer: the inbox subfolder); each entry is
+# checked against this schema instead of the defaults.
+NAMED_TABLES = {"signing.officers": dict.fromkeys(("kind", "pkcs12", "pkcs11_module", "token_label", "key_label",
+                                                   "cert_label", "password_env", "password_file"), "")}
+
+
 def _kind(value: Any) -> str:
     return {bool: "true/false", int: "a whole number", float: "a number", str: "text", list: "a list",
             dict: "a table"}.get(type(value), type(value).__name__)
@@ -77,7 +83,11 @@ def check_keys(where: str, values: dict, schema: dict, prefix: str = "") -> None
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: '{name}' phải là một bảng [{name}].",
                                   f"{where}: '{name}' must be a table [{name}].")
-            check_keys(where, value, schema[key], f"{name}.")
+            if name in NAMED_TABLES:
+                entries = {entry: NAMED_TABLES[name] for entry in value}
+                check_keys(where, value, entries, f"{name}.")
+            else:
+                check_keys(where, value, schema[key], f"{name}.")
         else:
             values[key] = check_value(where, name, value, schema[key])
 

@@ -4,7 +4,8 @@ Exit codes follow OCRmyPDF's spirit (README lists them):
 0 ok, 2 bad arguments, 3 missing dependency, 4 bad input file, 5 cannot write
 output, 7 an engine failed or timed out,
 8 encrypted PDF, 9 bad configuration or pipeline, 10 the catalogue is missing or damaged,
-15 other error,
+11 a signature is broken or missing, 12 a copy could not be signed, 13 a copy does
+not meet the format rules, 15 other error,
 130 interrupted.
 """
 from __future__ import annotations
@@ -18,6 +19,9 @@ ENGINE_FAILED = 7
 ENCRYPTED_PDF = 8
 BAD_CONFIG = 9
 CATALOGUE = 10
+SIGNATURE_INVALID = 11
+SIGNING_FAILED = 12
+FORMAT_RULES = 13
 OTHER = 15
 INTERRUPTED = 130
 

@@ -18,17 +18,17 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from . import assemble, barcodes, engine, layout, link, programs, store
+from . import __version__, assemble, barcodes, check, engine, layout, link, programs, store
 from .errors import DigitizeError, InputFileError, OutputError
 from .files import fsync_dir, remove_stale_temps, sha256_of, temp_prefix, write_atomic, write_text_atomic
-from .models import DONE, FAILED, DocumentResult, LinkDecision, PageReading, Part
+from .models import DONE, FAILED, DocumentResult, LinkDecision, PageReading, Part, SignOutcome
 from .vntext import nfc
 
 
@@ -142,10 +142,15 @@ def _finish(scanned: engine.Scanned, intake: Intake, run: Run, conn: sqlite3.Con
         decided = LinkDecision.from_mapping(found["link"])
         target = _target(run.destination, Path(intake.source).name, number, scanned.sha256, decided,
                          received, previous.get(number), taken)
+        chosen = scanned.pages[found["first_page"] - 1:found["last_page"]]
+        warnings = tuple(warning for page_no, page in enumerate(chosen, start=found["first_page"])
+                         for warning in check.page_warnings(page_no, page.image.dpi, page.image.colour,
+                                                            page.grey_by))
         parts.append(Part(number, found["first_page"], found["last_page"], str(target),
-                          str(layout.sidecar(target)), decided, found["fields"]))
+                          str(layout.sidecar(target)), decided, found["fields"], warnings))
     result = DocumentResult(intake.source, scanned.sha256, DONE, readings, tuple(parts))
-    _write(result, scanned, run.pipeline, intake.officer)
+    signatures = _write(result, scanned, run, intake.officer)
+    result = replace(result, parts=tuple(replace(part, signature=signatures.get(part.number)) for part in parts))
     for part in parts:
         _remove_moved(previous.get(part.number), part, run.destination)
     return result
@@ -181,24 +186,29 @@ def _remove_moved(previous: dict | None, part: Part, destination: Destination) -
         layout.sidecar(old).unlink(missing_ok=True)
 
 
-def xmp_fields(result: DocumentResult, part: Part, pipeline: dict, officer: str | None) -> dict[str, str | None]:
+def xmp_fields(result: DocumentResult, part: Part, pipeline: dict, officer: str | None,
+               digitised_at: datetime) -> dict[str, str | None]:
     """What the PDF's metadata says of itself (XMP under digitize's namespace, and DocInfo):
-    enough for `digitize catalogue rebuild` to put its row back."""
+    what an archive keeps of a digitised copy (README, "Metadata of each copy"), and enough
+    for `digitize catalogue rebuild` to put its row back."""
     fields = part.fields
     return {
         "title": Path(result.source).name,
         "source": result.source,
         "sha256": result.sha256,
         "part": str(part.number),
-        "officer": officer,
-        "digitisedAt": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "officer": officer,  # the digitising officer (the inbox subfolder)
+        "digitisedAt": digitised_at.astimezone(assemble.VIETNAM).isoformat(timespec="seconds"),
         "pageCount": str(part.last_page - part.first_page + 1),
         "firstPage": str(part.first_page),
         "pipeline": pipeline["name"],
         "pipelineVersion": pipeline["hash"],
+        "software": f"digitize {__version__}",
         "ocrLanguage": pipeline["ocr"]["lang"],
+        "formatWarnings": "; ".join(warning["message"] for warning in part.warnings) or None,
         "dossierCode": part.dossier,
         "linkStatus": part.link.status,
+        "documentName": fields.get("title"),
         "documentKind": fields.get("kind"),
         "procedureCode": fields.get("procedure_code"),
         "procedureName": fields.get("procedure_name"),
@@ -214,8 +224,29 @@ def document_text(readings: Iterable[PageReading]) -> str:
     return nfc("\n\f".join(reading.text for reading in readings) + "\n")
 
 
-def _write(result: DocumentResult, scanned: engine.Scanned, pipeline: dict, officer: str | None) -> None:
-    """Every part's PDF and sidecar staged and fsynced first, then all renamed into place."""
+def _signer(config: dict) -> Callable[[Path, str | None], SignOutcome] | None:
+    """sign_copy(path, officer) with the [signing] settings when copies are signed as they are made."""
+    if not config.get("signing", {}).get("enabled"):
+        return None
+    from . import sign  # pyHanko loads only where copies are signed
+    try:
+        settings = sign.settings_from(config)
+    except DigitizeError as exc:  # a bad [signing] section leaves copies unsigned, never fails a scan
+        reason = exc.one_line()
+        return lambda path, _officer: SignOutcome(str(path), "pending", reason=reason)
+    return lambda path, officer: sign.sign_copy(path, settings, officer)
+
+
+def _write(result: DocumentResult, scanned: engine.Scanned, run: Run, officer: str | None) -> dict:
+    """Every part's PDF and sidecar staged and fsynced first, then all renamed into place; each
+    part's signing outcome by number (empty when signing is off).
+
+    A staged PDF is signed before the rename (sign after OCR and assembly: the signature
+    covers the final bytes). A signing failure leaves that copy unsigned, waiting with the
+    reason; it never fails the document."""
+    sign_copy = _signer(run.config)
+    signatures = {}
+    now = datetime.now(assemble.VIETNAM)
     staged: list[tuple[Path, Path]] = []
     try:
         for part in result.parts:
@@ -227,8 +258,10 @@ def _write(result: DocumentResult, scanned: engine.Scanned, pipeline: dict, offi
             staged_pdf, staged_text = _staging_name(pdf), _staging_name(text)
             staged += [(staged_pdf, pdf), (staged_text, text)]
             assemble.assemble_pdf([page.image for page in chosen], staged_pdf,
-                                  xmp_fields(result, part, pipeline, officer))
+                                  xmp_fields(result, part, run.pipeline, officer, now))
             write_text_atomic(staged_text, document_text(page.reading for page in chosen))
+            if sign_copy is not None:
+                signatures[part.number] = replace(sign_copy(staged_pdf, officer), path=str(pdf))
         for staged_file, final in staged:
             os.replace(staged_file, final)
         for folder in {final.parent for _, final in staged}:
@@ -237,6 +270,7 @@ def _write(result: DocumentResult, scanned: engine.Scanned, pipeline: dict, offi
         for staged_file, _ in staged:
             staged_file.unlink(missing_ok=True)
         raise OutputError("Không ghi được tệp PDF kết quả.", f"Could not write the output PDF ({exc}).") from exc
+    return signatures
 
 
 def _staging_name(final: Path) -> Path:

@@ -7,7 +7,7 @@ views of their own data.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .privacy import mask_cccd, mask_ids
@@ -54,6 +54,23 @@ NO_LINK = LinkDecision("none")
 
 
 @dataclass(frozen=True)
+class SignOutcome:
+    """What signing did to one copy (sign.sign_copy): signed now or before, or pending with the reason."""
+
+    path: str
+    status: str  # "signed" | "already-signed" | "pending"
+    signer: str | None = None
+    signed_at: str | None = None  # ISO 8601, +07:00
+    level: str | None = None  # "PAdES-B-B" | "PAdES-B-T"
+    box: tuple[float, float, float, float] | None = None  # widget rectangle (PDF points), None: invisible
+    box_clear: bool | None = None  # whether the box found paper with no ink under it
+    reason: str | None = None  # "vi / en" when pending
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Part:
     """One dossier's pages of a scan (a feed of several dossiers has one part each)."""
 
@@ -64,6 +81,8 @@ class Part:
     text_path: str | None
     link: LinkDecision = NO_LINK
     fields: dict[str, Any] = field(default_factory=dict)  # extract.merge_fields' mapping
+    warnings: tuple[dict, ...] = ()  # pages missing a format rule (check.page_warnings)
+    signature: SignOutcome | None = None  # None: signing is off
 
     @property
     def dossier(self) -> str | None:
@@ -77,7 +96,8 @@ class Part:
         return {"part": self.number, "first_page": self.first_page, "last_page": self.last_page,
                 "output": _shown(self.output, masked), "text_path": _shown(self.text_path, masked),
                 "dossier": self.dossier,
-                "link": self.link.to_json(), "fields": _shown_fields(self.fields, masked), "kind": self.kind}
+                "link": self.link.to_json(), "fields": _shown_fields(self.fields, masked), "kind": self.kind,
+                "warnings": list(self.warnings), "signature": self.signature.to_json() if self.signature else None}
 
 
 @dataclass(frozen=True)
@@ -118,6 +138,10 @@ class DocumentResult:
     def fields(self) -> dict[str, Any]:
         return self.first.fields if self.first else {}
 
+    @property
+    def warnings(self) -> list[dict]:
+        return [warning for part in self.parts for warning in part.warnings]
+
     def to_json(self, masked: bool = True) -> dict[str, Any]:
         """The README's --json contract; personal data (a CCCD in a file name, in the fields)
         masked unless masked=False."""
@@ -131,6 +155,7 @@ class DocumentResult:
             "link": self.link.to_json() if self.link else None,
             "fields": _shown_fields(self.fields, masked),
             "parts": [part.to_json(masked) for part in self.parts],
+            "warnings": self.warnings,
         }
 
 

@@ -380,7 +380,8 @@ def reprocess(args, config: dict) -> int:
     return exit_code
 
 
-def add_arguments(parser) -> None:
+def add_selectors(parser) -> None:
+    """The document selectors, shared by `reprocess` and `sign`."""
     chosen = parser.add_argument_group("chọn tài liệu / selection (combined with AND)")
     chosen.add_argument("--all", action="store_true", help="every catalogued document")
     chosen.add_argument("--quarter", metavar="2024-Q3", help="catalogued in this quarter")
@@ -391,6 +392,10 @@ def add_arguments(parser) -> None:
     chosen.add_argument("--made-by-older", action="store_true",
                         help="made by an older definition of the pipeline (hash differs from the current one)")
     chosen.add_argument("--source", metavar="GLOB", help="source path matches GLOB, e.g. '*/2024-12/*.pdf'")
+
+
+def add_arguments(parser) -> None:
+    add_selectors(parser)
     parser.add_argument("--pipeline", metavar="NAME", help="use this pipeline (default: each document's own)")
     parser.add_argument("--relink-only", action="store_true",
                         help="extraction and linking again on the stored text, no OCR")

@@ -69,7 +69,8 @@ def status(config: dict) -> dict:
     failed = sum(1 for _, _, files in os.walk(paths["quarantine"]) for name in files
                  if not name.endswith(".error.txt") and not name.startswith("."))
     midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-    counts = {"done_today": 0, "failed_today": 0, "duplicates_today": 0, "in_review": 0, "last_error": None}
+    counts = {"done_today": 0, "failed_today": 0, "duplicates_today": 0, "in_review": 0, "last_error": None,
+              "unsigned": 0, "last_unsigned": None}
     catalogue = None  # a problem with the catalogue itself: the rest is still reported
     try:
         if paths["catalogue"].exists():
@@ -124,6 +125,8 @@ def format_status(report: dict) -> str:
          f"{report['failed']} (hôm nay / today: {report['failed_today']})"),
         ("Cần xem lại / In review", report["in_review"]),
         ("Tệp trùng hôm nay / Repeats today", report["duplicates_today"]),
+        ("Chờ ký số / Waiting for a signature",
+         f"{report['unsigned']}" + (f" ({report['last_unsigned']['reason']})" if report["last_unsigned"] else "")),
         ("Lỗi gần nhất / Last error",
          f"{last['created_at']} {last['source']}: {last['error']}" if last else "-"),
     ]

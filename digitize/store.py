@@ -100,8 +100,9 @@ DOCUMENT_COLUMNS = (
     "sha256", "part", "first_page", "source", "original", "output", "text_path",
     "pipeline", "pipeline_hash", "status", "error", "page_count", "officer", "kind",
     "dossier_code", "link_status", "link_method", "link_confidence", "candidates", "fields",
+    "signature_status", "signature_reason", "warnings",
 )
-JSON_COLUMNS = ("candidates", "fields")
+JSON_COLUMNS = ("candidates", "fields", "warnings")
 
 
 def now_iso() -> str:
@@ -302,6 +303,9 @@ def record_result(conn: sqlite3.Connection, result: DocumentResult, pipeline: di
                 "page_count": (part.last_page - part.first_page + 1) or None,
                 "kind": part.kind,
                 "fields": part.fields or None,
+                "warnings": list(part.warnings) or None,
+                "signature_status": part.signature.status if part.signature else None,
+                "signature_reason": part.signature.reason if part.signature else None,
             })
             save_pages(conn, document_id, [
                 {"page_no": number, "orientation": page.orientation, "skew": page.skew,
@@ -553,6 +557,8 @@ def watch_counts(conn: sqlite3.Connection, since: str) -> dict:
     last = conn.execute(
         "SELECT source, error, created_at FROM intake_events WHERE kind='quarantined' ORDER BY id DESC LIMIT 1"
     ).fetchone()
+    unsigned = conn.execute("SELECT output, signature_reason AS reason, updated_at FROM documents "
+                            "WHERE signature_status='pending' ORDER BY updated_at DESC LIMIT 1").fetchone()
     return {
         "done_today": count("SELECT COUNT(*) FROM documents WHERE status IN ('done', 'skipped') "
                             "AND output IS NOT NULL AND updated_at >= ?", since),
@@ -560,8 +566,10 @@ def watch_counts(conn: sqlite3.Connection, since: str) -> dict:
                               since),
         "duplicates_today": count("SELECT COUNT(*) FROM intake_events WHERE kind='duplicate' AND created_at >= ?",
                                   since),
-        "in_review": count("SELECT COUNT(*) FROM documents WHERE link_status='review'"),
+        "in_review": count(f"SELECT COUNT(*) FROM documents WHERE {IN_REVIEW}"),
         "last_error": dict(last) if last else None,
+        "unsigned": count("SELECT COUNT(*) FROM documents WHERE signature_status='pending'"),
+        "last_unsigned": dict(unsigned) if unsigned else None,
     }
 
 
@@ -628,9 +636,21 @@ def dossier_changes(conn: sqlite3.Connection, code: str) -> list[dict]:
     return [dict(row) for row in rows]
 
 
+# In review: a link to decide, or a page below the 200 dpi the rules want (rescan it).
+IN_REVIEW = ("(link_status='review' OR EXISTS (SELECT 1 FROM json_each(documents.warnings) "
+             "WHERE json_extract(value, '$.rule')='resolution'))")
+
+
 def documents_in_review(conn: sqlite3.Connection) -> list[dict]:
-    rows = conn.execute("SELECT * FROM documents WHERE link_status='review' ORDER BY id")
+    rows = conn.execute(f"SELECT * FROM documents WHERE {IN_REVIEW} ORDER BY id")
     return [_document_row(row) for row in rows]
+
+
+def set_signature(conn: sqlite3.Connection, output: str, status: str, reason: str | None) -> None:
+    """Record what signing did to the copy at `output` (digitize sign, after the copy was made)."""
+    with transaction(conn):
+        conn.execute("UPDATE documents SET signature_status=?, signature_reason=?, updated_at=? WHERE output=?",
+                     (status, reason, now_iso(), output))
 
 
 def documents_to_relink(conn: sqlite3.Connection) -> list[dict]:
@@ -657,4 +677,8 @@ def set_link(conn: sqlite3.Connection, document_id: int, link: LinkDecision, man
 # Catalogues made before versioning have every table of version 1 already (IF NOT EXISTS).
 MIGRATIONS = (
     DOCUMENTS_SCHEMA + REPROCESS_SCHEMA + WATCH_SCHEMA,
+    # 2: signed copies and the format rules (issue 13).
+    "ALTER TABLE documents ADD COLUMN signature_status TEXT; "
+    "ALTER TABLE documents ADD COLUMN signature_reason TEXT; "
+    "ALTER TABLE documents ADD COLUMN warnings TEXT",
 )

@@ -33,9 +33,12 @@ def test_dark_lid_border_is_painted_white_and_text_kept():
     assert np.array_equal(cleaned[middle], bordered[middle])
 
 
-def test_colour_kept_only_where_the_paper_has_colour():
-    grey_paper = np.asarray(synth.render_prose(dpi=100)["image"].convert("RGB"))
-    assert clean.archive_image(grey_paper, keep_colour=True).ndim == 2
+def test_archive_keeps_the_scans_colour_unless_the_pipeline_says_grey():
+    """An RGB scan stays RGB even on near-grey paper (the rules want a colour image); a grey scan stays grey."""
+    grey_looking = np.asarray(synth.render_prose(dpi=100, color=True)["image"])
+    assert clean.archive_image(grey_looking, keep_colour=True).ndim == 3
     seal = np.asarray(synth.render_decision(synth.make_fields(1), dpi=100, color=True)["image"])
-    assert clean.archive_image(seal, keep_colour=True).ndim == 3
+    assert np.array_equal(clean.archive_image(seal, keep_colour=True), seal)
     assert clean.archive_image(seal, keep_colour=False).ndim == 2
+    scanner_grey = np.asarray(synth.render_prose(dpi=100)["image"])
+    assert clean.archive_image(scanner_grey, keep_colour=True).ndim == 2
