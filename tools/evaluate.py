@@ -568,7 +568,7 @@ def build_layout_set(out: Path, per_layout: int, seed: int, headers: dict[str, s
                 page = _blank_symbols(page, whole=True)
             angle = rng.uniform(-2.5, 2.5) + (180 if i % 11 == 10 else 0)
             page = synth.scan(page, angle, seed=rng.randrange(10**6), noise=rng.uniform(1.0, 4.0))
-            file = f"{name}-{i:02d}{('.png', '.jpg', '.pdf')[i % 3]}"
+            file = f"{name}-{i:02d}{('.png', '.jpg', '.pdf', '.tif')[i % 4]}"
             synth.write_pages(scans / file, [page["image"]], LINK_DPI, quality=85)
             rows.append({"file": file, "category": name, "variant": variant, "symbols": symbols, "pages": 1,
                          "segments": [{"first_page": 1, "last_page": 1, "code": truth}]})
