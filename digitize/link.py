@@ -162,8 +162,8 @@ def outweighed(support: list[str], conflict: list[str]) -> bool:
     weighing more than those that agree."""
     if STRONG_CONFLICTS & set(conflict) or "applicant_elsewhere" in conflict:
         return True
-    weigh = lambda keys: sum(WEAK_WEIGHTS.get(k, 0.0) for k in keys)  # noqa: E731
-    return weigh(conflict) > weigh(support)
+    against = sum(WEAK_WEIGHTS.get(key, 0.0) for key in conflict)
+    return against > sum(WEAK_WEIGHTS.get(key, 0.0) for key in support)
 
 
 def _code_date_conflict(code: str, dossier: dict) -> bool:
