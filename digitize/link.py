@@ -104,11 +104,16 @@ class Registry:
             if d.get("cccd"):
                 self.by_cccd.setdefault(d["cccd"], set()).add(d["code"])
         self._names = [(fold(d["applicant"]), d["code"]) for d in dossiers if d.get("applicant")]
+        self._named: dict[str, set[str]] = {}
 
     def named(self, name: str) -> set[str]:
-        """Codes of the dossiers whose applicant is this name (accent-insensitive)."""
+        """Codes of the dossiers whose applicant is this name (accent-insensitive); one
+        pass over the registry per name, however many dossiers it is compared with."""
         folded = fold(name)
-        return {code for other, code in self._names if fuzz.token_sort_ratio(folded, other) >= NAME_MATCH}
+        if folded not in self._named:
+            self._named[folded] = {code for other, code in self._names
+                                   if fuzz.token_sort_ratio(folded, other) >= NAME_MATCH}
+        return self._named[folded]
 
 
 def compare(fields: dict, dossier: dict, registry: Registry | None = None) -> tuple[list[str], list[str]]:

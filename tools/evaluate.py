@@ -9,8 +9,9 @@ with and without readable QR/barcodes, skewed and turned, declarations with a st
 the applicant's fields, scans named after the code, multi-dossier feeds, another office's codes,
 pages of no dossier) go through the real `digitize registry import` and `digitize process`; every
 dossier of every document is scored linked right, linked wrong or left to review, giving precision
-and recall. Figures go to <out>/eval.json as well. Nothing here is timed: throughput is the
-benchmark's job.
+and recall. Then (unless --no-layouts) the same per vendor layout (tools.layouts), with precision and
+recall per layout and per split: the layouts the rules were developed on, and those held out.
+Figures go to <out>/eval.json as well. Nothing here is timed: throughput is the benchmark's job.
 """
 from __future__ import annotations
 
