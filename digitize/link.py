@@ -5,12 +5,14 @@ strong is an exact registry code (from a QR code, a barcode or the printed
 text) and a CCCD equal to the registry's; weak is a name read by OCR, a
 procedure and a date. The rules:
 - strong evidence that disagrees (the code names one dossier, the CCCD is
-  another dossier's or, read from a QR code, not this one's) always goes to
-  review;
+  another dossier's or, held by a QR code, not this one's) always goes to
+  review; a printed CCCD that is nobody's in the registry weighs as a weak
+  field (an OCR slip, a child's or a representative's ID);
 - an exact code whose dossier's CCCD the document also carries links, and no
   weak field vetoes it;
-- an exact code alone links unless the weak fields that disagree outweigh
-  those that agree, or the name read is another dossier's applicant;
+- an exact code alone links unless the weak fields that disagree weigh at
+  least as much as those that agree, or the name read is another dossier's
+  applicant;
 - a code repaired from an OCR-damaged reading, or typed into the file name,
   links only when nothing contradicts it, and a repaired one only when
   exactly one registry dossier fits the damaged reading, the date inside
@@ -55,9 +57,9 @@ EVIDENCE = {
     "applicant_conflict": "người nộp khác / applicant differs",
     "applicant_elsewhere": "tên người nộp là chủ hồ sơ khác / the name is another dossier's applicant",
     "cccd": "CCCD khớp / citizen ID matches",
-    "cccd_conflict": "CCCD khác / citizen ID differs",
+    "cccd_conflict": "CCCD khác, không thuộc hồ sơ nào / citizen ID differs, nobody's in the registry",
     "cccd_elsewhere": "CCCD thuộc hồ sơ khác / citizen ID belongs to another dossier",
-    "cccd_unsure": "CCCD lệch một chữ số (có thể do OCR) / citizen ID one digit off (OCR?)",
+    "cccd_qr_conflict": "CCCD trong mã QR khác / the QR code's citizen ID differs",
     "procedure": "thủ tục khớp / procedure matches",
     "procedure_conflict": "thủ tục khác / procedure differs",
     "date": "ngày khớp / date matches",
@@ -86,11 +88,11 @@ def _base_procedure(code: str | None) -> str | None:
 
 
 # Strong conflicts send a document to review whatever else agrees.
-STRONG_CONFLICTS = {"cccd_conflict", "cccd_elsewhere"}
+STRONG_CONFLICTS = {"cccd_elsewhere", "cccd_qr_conflict"}
 # Weak evidence: how much each agreeing or disagreeing field weighs against an exact code alone.
 WEAK_WEIGHTS = {"applicant": 0.3, "procedure": 0.2, "date": 0.2,
                 "applicant_conflict": 0.3, "procedure_conflict": 0.2, "received_conflict": 0.2,
-                "cccd_unsure": 0.3, "code_date_conflict": 0.2}
+                "cccd_conflict": 0.4, "code_date_conflict": 0.2}
 
 
 class Registry:
@@ -119,9 +121,11 @@ class Registry:
 def compare(fields: dict, dossier: dict, registry: Registry | None = None) -> tuple[list[str], list[str]]:
     """(supporting evidence keys, contradicting evidence keys) of a document's
     fields against one registry dossier. Absent fields prove nothing. A CCCD
-    that differs is a strong conflict unless OCR could explain it (read from the
-    text, one digit off, nobody else's); a name that differs is weak, and
-    `applicant_elsewhere` when it is another dossier's applicant."""
+    that differs is a strong conflict when it is another dossier's or a QR code
+    holds it (the issuing system's own record of the applicant); printed and
+    nobody's (an OCR slip, a child's or a representative's ID) it is weak. A
+    name that differs is weak, `applicant_elsewhere` when it is another
+    dossier's applicant."""
     support, conflict = [], []
     if fields.get("applicant") and dossier.get("applicant"):
         similarity = _name_similarity(fields["applicant"], dossier["applicant"])
@@ -138,10 +142,8 @@ def compare(fields: dict, dossier: dict, registry: Registry | None = None) -> tu
             support.append("cccd")
         elif owners:
             conflict.append("cccd_elsewhere")
-        elif fields.get("cccd_source") != "qr" and Levenshtein.distance(mine, theirs) <= 1:
-            conflict.append("cccd_unsure")
         else:
-            conflict.append("cccd_conflict")
+            conflict.append("cccd_qr_conflict" if fields.get("cccd_source") == "qr" else "cccd_conflict")
     mine, theirs = _base_procedure(fields.get("procedure_code")), _base_procedure(dossier.get("procedure_code"))
     if mine and theirs:
         (support if mine == theirs else conflict).append("procedure" if mine == theirs else "procedure_conflict")
@@ -164,11 +166,11 @@ def compare(fields: dict, dossier: dict, registry: Registry | None = None) -> tu
 def outweighed(support: list[str], conflict: list[str]) -> bool:
     """Whether an exact code standing alone (no CCCD agreeing) is contradicted: a strong
     conflict, a name that is another dossier's applicant, or weak fields that disagree
-    weighing more than those that agree."""
+    weighing at least as much as those that agree (a tie goes to review)."""
     if STRONG_CONFLICTS & set(conflict) or "applicant_elsewhere" in conflict:
         return True
     against = sum(WEAK_WEIGHTS.get(key, 0.0) for key in conflict)
-    return against > sum(WEAK_WEIGHTS.get(key, 0.0) for key in support)
+    return against > 0 and against >= sum(WEAK_WEIGHTS.get(key, 0.0) for key in support)
 
 
 def _code_date_conflict(code: str, dossier: dict) -> bool:

@@ -87,19 +87,25 @@ def test_strong_evidence_that_disagrees_goes_to_review():
         link = decide_link(fields_of(text, barcodes), REGISTRY)
         assert (link["status"], link["dossier"]) == ("review", None)
         assert any("belongs to another dossier" in e for e in link["candidates"][0]["evidence"])
-    # a QR code's CCCD is exact: any difference is a contradiction, even one digit
-    link = decide_link(fields_of("", [{"text": f"MaHoSo={A};SoDinhDanh=001195012346", "kind": "qr"}]), REGISTRY)
+    # a QR code's CCCD is the issuing system's record: any difference is a contradiction
+    qr = [{"text": f"MaHoSo={A};SoDinhDanh=001195012346", "kind": "qr"}]
+    link = decide_link(fields_of("Chủ hồ sơ: Nguyễn Thị Minh Khai\nNgày tiếp nhận: 27/10/2023", qr), REGISTRY)
     assert link["status"] == "review"
-    # printed text far from the registry's CCCD
+    assert any("QR code's citizen ID differs" in e for e in link["candidates"][0]["evidence"])
+    # a printed CCCD that is nobody's, and nothing else for the code
     assert decide_link(fields_of(f"Mã hồ sơ: {A}\nSố CCCD: 070201813651"), REGISTRY)["status"] == "review"
 
 
-def test_a_cccd_one_ocr_digit_off_is_weak():
-    text = f"Mã hồ sơ: {A}\nSố CCCD: 001195012845\nMã TTHC: 1.001193\nNgày tiếp nhận: 27/10/2023"
+def test_a_printed_cccd_that_is_nobodys_is_weak():
+    # an OCR slip, or a child's ID on a birth extract: the name, procedure and date outweigh it
+    text = (f"Mã hồ sơ: {A}\nChủ hồ sơ: Nguyễn Thị Minh Khai\nSố CCCD: 001195012845\nMã TTHC: 1.001193\n"
+            "Ngày tiếp nhận: 27/10/2023")
     link = decide_link(fields_of(text), REGISTRY)
     assert link["status"] == "linked"
-    assert any("one digit off" in e for e in link["candidates"][0]["evidence"])
-    assert decide_link(fields_of(f"Mã hồ sơ: {A}\nSố CCCD: 001195012845"), REGISTRY)["status"] == "review"
+    assert any("nobody's in the registry" in e for e in link["candidates"][0]["evidence"])
+    # with the procedure and the date only, it is not outweighed
+    text = f"Mã hồ sơ: {A}\nSố CCCD: 001195012845\nMã TTHC: 1.001193\nNgày tiếp nhận: 27/10/2023"
+    assert decide_link(fields_of(text), REGISTRY)["status"] == "review"
 
 
 def test_an_exact_code_alone_against_weak_fields():
