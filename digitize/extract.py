@@ -98,7 +98,7 @@ def _after_label(line: str, folded: str, labels: tuple[str, ...], colon: bool = 
 def is_signature_line(line: str) -> bool:
     """A line of a signature block: a role title in capitals ("NGƯỜI NỘP HỒ SƠ   NGƯỜI TIẾP
     NHẬN", "TM. ỦY BAN NHÂN DÂN") or the note under one ("(Ký, ghi rõ họ tên)")."""
-    folded = fold_keep_length(line).lower()
+    folded = fold_keep_length(line)
     if any(note in folded for note in SIGNATURE_NOTES):
         return True
     letters = [c for c in line if c.isalpha()]
@@ -125,7 +125,7 @@ def find_cccd(text: str) -> str | None:
     where it may also be printed in groups ("070 2018 13651")."""
     labelled, loose = [], []
     for line, folded in _lines(text):
-        is_labelled = any(label in folded.lower() for label in ID_LABELS)
+        is_labelled = any(label in folded for label in ID_LABELS)
         pattern = _GROUPED_ID_RE if is_labelled else CCCD_RE
         for match in pattern.finditer(line):
             value = re.sub(r"[ .]", "", match.group(0))
@@ -168,7 +168,7 @@ def find_applicant(text: str) -> str | None:
     never read (their titles are labels too: "NGƯỜI NỘP HỒ SƠ"). A wrapped line
     may carry the name on to the next line, unless that line is a label or a
     signature line of its own."""
-    lines = [(line, folded.lower()) for line, folded in _lines(text)]
+    lines = _lines(text)
     signature = [is_signature_line(line) for line, _ in lines]
     for label in APPLICANT_LABELS:
         for number, (line, folded) in enumerate(lines):
