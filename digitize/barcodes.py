@@ -26,11 +26,12 @@ def _gray(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def _read(gray: np.ndarray) -> list[dict]:
+def _read(gray: np.ndarray, binarizer: zxingcpp.Binarizer = zxingcpp.Binarizer.LocalAverage) -> list[dict]:
     found = []
     # Pages arrive upright (orient ran first): searching quarter-turned and
     # inverted symbols as well would triple the cost of every page.
-    for result in zxingcpp.read_barcodes(gray, formats=FORMATS, try_rotate=False, try_invert=False):
+    for result in zxingcpp.read_barcodes(gray, formats=FORMATS, try_rotate=False, try_invert=False,
+                                         binarizer=binarizer):
         if not result.valid or not result.text:
             continue
         kind = "qr" if result.format == zxingcpp.BarcodeFormat.QRCode else "barcode"
@@ -44,7 +45,8 @@ def decode_barcodes(image: np.ndarray) -> list[dict]:
     """[{"text", "format", "kind": "qr"|"barcode"}] found on a page (grey, BGR or
     BGRA array). Tries the page, then a half-size copy: on a 300-400 dpi scan
     the modules of a small QR code can be noisier than zxing's own downscaling
-    copes with."""
+    copes with; then the page at one fixed threshold: a dense QR code of 2-3 px
+    modules, resampled by deskewing, can defeat zxing's local thresholds."""
     try:
         gray = _gray(image)
         if gray.ndim != 2 or min(gray.shape) < 16:
@@ -53,6 +55,8 @@ def decode_barcodes(image: np.ndarray) -> list[dict]:
         if not found:
             half = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
             found = _read(half)
+        if not found:
+            found = _read(gray, zxingcpp.Binarizer.FixedThreshold)
         return found
     except Exception as error:  # a barcode library failure must never stop the page
         log.warning("barcode decoding failed / không đọc được mã vạch: %s", error)

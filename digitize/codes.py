@@ -19,8 +19,8 @@ from datetime import date
 FULL_AGENCY = r"\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}"
 SHORT_AGENCY = r"[A-Z]\d{2}(?:\.\d{2}){1,3}"
 CODE_RE = re.compile(rf"(?:{FULL_AGENCY}|{SHORT_AGENCY})-\d{{6}}-\d{{4}}")
-# Inside free text (a QR payload, a sentence): not glued to other code characters.
-CODE_IN_TEXT_RE = re.compile(rf"(?<![0-9A-Za-z.]){CODE_RE.pattern}(?!\d)")
+# Inside free text (a QR payload, a sentence): not glued to other code characters; spaces around dashes.
+SPACED_CODE_RE = re.compile(rf"(?<![0-9A-Za-z.])(?:{FULL_AGENCY}|{SHORT_AGENCY})[ ]{{0,3}}-[ ]{{0,3}}\d{{6}}[ ]{{0,3}}-[ ]{{0,3}}\d{{4}}(?!\d)")
 
 # What OCR reads in place of a digit; digits read as digits are taken as they are.
 DIGIT_LOOKALIKES = {
@@ -34,8 +34,18 @@ LETTER_LOOKALIKES = {"0": "O", "1": "I", "5": "S", "8": "B", "2": "Z", "6": "G"}
 _D = "[0-9" + re.escape("".join(DIGIT_LOOKALIKES)) + "]"
 _L = "[A-Za-z" + "".join(LETTER_LOOKALIKES) + "]"
 _SP = "[ ]?"                                    # one stray space between characters
-_DOT = r"[ ]?[.,·]{0,2}[ ]?"                    # dot dropped, doubled or misread
-_DASH = r"[ ]?[-‐‑–—_~.]{0,2}[ ]?"              # dash dropped, doubled or misread
+
+
+def _separator(chars: str) -> str:
+    """A separator as printed and read: dropped, doubled or misread with a stray space around it
+    ("H56-", "H56 -"), or a real one with spaces around it and at most one line break beside it
+    ("000.20.25.H55 - 240812 - 0003", "...H55-240812-⏎0003"). A line break alone never joins."""
+    wide = r"[ \t]{0,3}"
+    return rf"(?:[ ]?[{chars}]{{0,2}}[ ]?|{wide}[{chars}]{{1,2}}{wide}\n?{wide}|{wide}\n{wide}[{chars}]{{1,2}}{wide})"
+
+
+_DOT = _separator(r".,·")                       # dot dropped, doubled or misread
+_DASH = _separator(r"\-‐‑–—_~.")                # dash dropped, doubled or misread
 
 
 def _digits(n: int) -> str:
@@ -121,11 +131,18 @@ def _rebuild(raw: str, short: bool) -> str | None:
     return code if is_well_formed(code) else None
 
 
+def _unspaced(raw: str) -> str:
+    """A reading without the spaces and line break printed around its dots and dashes."""
+    return re.sub(r"\s*([.\-])\s*", r"\1", raw)
+
+
 def find_codes(text: str) -> list[dict]:
     """Dossier codes in a text, in reading order: [{"code", "raw", "exact"}].
 
-    `exact` is True when the text held the code character for character;
-    otherwise the code was repaired from an OCR-damaged reading.
+    `exact` is True when the text held the code character for character,
+    spaces and a line break around its separators aside (printers space
+    them, lines wrap); otherwise the code was repaired from an OCR-damaged
+    reading.
     """
     text = unicodedata.normalize("NFC", text or "")
     found: list[dict] = []
@@ -135,16 +152,18 @@ def find_codes(text: str) -> list[dict]:
             continue
         code = _rebuild(raw, short=match.group("short") is not None)
         if code and not any(f["code"] == code for f in found):
-            found.append({"code": code, "raw": raw, "exact": raw == code})
+            found.append({"code": code, "raw": raw, "exact": _unspaced(raw) == code})
     return found
 
 
 def find_exact_codes(text: str) -> list[str]:
-    """Well-formed codes written exactly (barcode payloads are never repaired)."""
+    """Well-formed codes written exactly (barcode payloads are never repaired;
+    spaces around the dashes, as some vendors encode them, are not damage)."""
     codes: list[str] = []
-    for match in CODE_IN_TEXT_RE.finditer(unicodedata.normalize("NFC", text or "")):
-        if is_well_formed(match.group(0)) and match.group(0) not in codes:
-            codes.append(match.group(0))
+    for match in SPACED_CODE_RE.finditer(unicodedata.normalize("NFC", text or "").translate(_DASHES)):
+        code = re.sub(r"\s+", "", match.group(0))
+        if is_well_formed(code) and code not in codes:
+            codes.append(code)
     return codes
 
 

@@ -1,18 +1,27 @@
 """Link a scanned document to its dossier in the registry, or send it to review.
 
-Precision first: a wrong link is worse than no link. The rules:
-- a code decoded from a QR code or barcode that is in the registry links;
-- a code read exactly in the text (or the file name) links when nothing on
-  the document contradicts the registry's dossier (applicant, CCCD,
-  procedure, received date);
-- a code repaired from an OCR-damaged reading links only when exactly one
-  registry dossier fits the damaged reading and nothing contradicts it, the
-  date inside the code included;
+Precision first: a wrong link is worse than no link. Evidence has weights:
+strong is an exact registry code (from a QR code, a barcode or the printed
+text) and a CCCD equal to the registry's; weak is a name read by OCR, a
+procedure and a date. The rules:
+- strong evidence that disagrees (the code names one dossier, the CCCD is
+  another dossier's or, held by a QR code, not this one's) always goes to
+  review; a printed CCCD that is nobody's in the registry weighs as a weak
+  field (an OCR slip, a child's or a representative's ID);
+- an exact code whose dossier's CCCD the document also carries links, and no
+  weak field vetoes it;
+- an exact code alone links unless the weak fields that disagree weigh at
+  least as much as those that agree, or the name read is another dossier's
+  applicant;
+- a code repaired from an OCR-damaged reading, or typed into the file name,
+  links only when nothing contradicts it, and a repaired one only when
+  exactly one registry dossier fits the damaged reading, the date inside
+  the code included;
 - a well-formed code that is not in the registry waits in review, never
   forced onto a near neighbour; `relink` links it once an import brings it;
-- with no code, applicant + CCCD + procedure + date link when they single
-  out one dossier;
-- anything conflicting (two codes, a contradiction) goes to review.
+- with no code, applicant + procedure + the CCCD or a date link when they
+  single out one dossier;
+- two different codes go to review.
 The result carries ranked candidates with the evidence for each.
 """
 from __future__ import annotations
@@ -46,8 +55,11 @@ EVIDENCE = {
     "neighbour": "mã gần giống mã đọc được / code similar to the one read",
     "applicant": "người nộp khớp / applicant matches",
     "applicant_conflict": "người nộp khác / applicant differs",
+    "applicant_elsewhere": "tên người nộp là chủ hồ sơ khác / the name is another dossier's applicant",
     "cccd": "CCCD khớp / citizen ID matches",
-    "cccd_conflict": "CCCD khác / citizen ID differs",
+    "cccd_conflict": "CCCD khác, không thuộc hồ sơ nào / citizen ID differs, nobody's in the registry",
+    "cccd_elsewhere": "CCCD thuộc hồ sơ khác / citizen ID belongs to another dossier",
+    "cccd_qr_conflict": "CCCD trong mã QR khác / the QR code's citizen ID differs",
     "procedure": "thủ tục khớp / procedure matches",
     "procedure_conflict": "thủ tục khác / procedure differs",
     "date": "ngày khớp / date matches",
@@ -75,9 +87,45 @@ def _base_procedure(code: str | None) -> str | None:
     return match.group(0) if match else None
 
 
-def compare(fields: dict, dossier: dict) -> tuple[list[str], list[str]]:
+# Strong conflicts send a document to review whatever else agrees.
+STRONG_CONFLICTS = {"cccd_elsewhere", "cccd_qr_conflict"}
+# Weak evidence: how much each agreeing or disagreeing field weighs against an exact code alone.
+WEAK_WEIGHTS = {"applicant": 0.3, "procedure": 0.2, "date": 0.2,
+                "applicant_conflict": 0.3, "procedure_conflict": 0.2, "received_conflict": 0.2,
+                "cccd_conflict": 0.4, "code_date_conflict": 0.2}
+
+
+class Registry:
+    """The dossiers, indexed by code, CCCD and folded applicant name."""
+
+    def __init__(self, dossiers: list[dict]):
+        self.dossiers = dossiers
+        self.by_code = {d["code"]: d for d in dossiers}
+        self.by_cccd: dict[str, set[str]] = {}
+        for d in dossiers:
+            if d.get("cccd"):
+                self.by_cccd.setdefault(d["cccd"], set()).add(d["code"])
+        self._names = [(fold(d["applicant"]), d["code"]) for d in dossiers if d.get("applicant")]
+        self._named: dict[str, set[str]] = {}
+
+    def named(self, name: str) -> set[str]:
+        """Codes of the dossiers whose applicant is this name (accent-insensitive); one
+        pass over the registry per name, however many dossiers it is compared with."""
+        folded = fold(name)
+        if folded not in self._named:
+            self._named[folded] = {code for other, code in self._names
+                                   if fuzz.token_sort_ratio(folded, other) >= NAME_MATCH}
+        return self._named[folded]
+
+
+def compare(fields: dict, dossier: dict, registry: Registry | None = None) -> tuple[list[str], list[str]]:
     """(supporting evidence keys, contradicting evidence keys) of a document's
-    fields against one registry dossier. Absent fields prove nothing."""
+    fields against one registry dossier. Absent fields prove nothing. A CCCD
+    that differs is a strong conflict when it is another dossier's or a QR code
+    holds it (the issuing system's own record of the applicant); printed and
+    nobody's (an OCR slip, a child's or a representative's ID) it is weak. A
+    name that differs is weak, `applicant_elsewhere` when it is another
+    dossier's applicant."""
     support, conflict = [], []
     if fields.get("applicant") and dossier.get("applicant"):
         similarity = _name_similarity(fields["applicant"], dossier["applicant"])
@@ -85,9 +133,17 @@ def compare(fields: dict, dossier: dict) -> tuple[list[str], list[str]]:
             support.append("applicant")
         elif similarity < NAME_CONFLICT:
             conflict.append("applicant_conflict")
-    if fields.get("cccd") and dossier.get("cccd"):
-        (support if fields["cccd"] == dossier["cccd"] else conflict).append(
-            "cccd" if fields["cccd"] == dossier["cccd"] else "cccd_conflict")
+            if registry is not None and registry.named(fields["applicant"]) - {dossier["code"]}:
+                conflict.append("applicant_elsewhere")
+    mine, theirs = fields.get("cccd"), dossier.get("cccd")
+    if mine and theirs:
+        owners = registry.by_cccd.get(mine, set()) - {dossier["code"]} if registry else set()
+        if mine == theirs:
+            support.append("cccd")
+        elif owners:
+            conflict.append("cccd_elsewhere")
+        else:
+            conflict.append("cccd_qr_conflict" if fields.get("cccd_source") == "qr" else "cccd_conflict")
     mine, theirs = _base_procedure(fields.get("procedure_code")), _base_procedure(dossier.get("procedure_code"))
     if mine and theirs:
         (support if mine == theirs else conflict).append("procedure" if mine == theirs else "procedure_conflict")
@@ -105,6 +161,16 @@ def compare(fields: dict, dossier: dict) -> tuple[list[str], list[str]]:
     if registry_dates & set(fields.get("dates") or ()):
         support.append("date")
     return support, conflict
+
+
+def outweighed(support: list[str], conflict: list[str]) -> bool:
+    """Whether an exact code standing alone (no CCCD agreeing) is contradicted: a strong
+    conflict, a name that is another dossier's applicant, or weak fields that disagree
+    weighing at least as much as those that agree (a tie goes to review)."""
+    if STRONG_CONFLICTS & set(conflict) or "applicant_elsewhere" in conflict:
+        return True
+    against = sum(WEAK_WEIGHTS.get(key, 0.0) for key in conflict)
+    return against > 0 and against >= sum(WEAK_WEIGHTS.get(key, 0.0) for key in support)
 
 
 def _code_date_conflict(code: str, dossier: dict) -> bool:
@@ -132,28 +198,28 @@ def _result(status: str, method: str | None, confidence: float, candidates: list
             "reason": REASONS.get(reason) if reason else None, "waiting": waiting}
 
 
-def _neighbours(code: str, fields: dict, by_code: dict[str, dict]) -> list[dict]:
+def _neighbours(code: str, fields: dict, registry: Registry) -> list[dict]:
     """Registry codes a few characters away: shown to the reviewer, never linked."""
     found = []
-    for other, dossier in by_code.items():
+    for other, dossier in registry.by_code.items():
         distance = Levenshtein.distance(code, other, score_cutoff=NEIGHBOUR_DISTANCE)
         if other != code and distance <= NEIGHBOUR_DISTANCE:
-            support, conflict = compare(fields, dossier)
+            support, conflict = compare(fields, dossier, registry)
             found.append(_candidate(other, 0.5 * _score(support, conflict), ["neighbour", *support, *conflict]))
     return found
 
 
-def _field_candidates(fields: dict, registry: list[dict]) -> list[tuple[dict, list[str], list[str]]]:
+def _field_candidates(fields: dict, registry: Registry) -> list[tuple[dict, list[str], list[str]]]:
     """Dossiers whose applicant or CCCD agrees with the document."""
     found = []
-    for dossier in registry:
-        support, conflict = compare(fields, dossier)
+    for dossier in registry.dossiers:
+        support, conflict = compare(fields, dossier, registry)
         if "applicant" in support or "cccd" in support:
             found.append((dossier, support, conflict))
     return found
 
 
-def _link_by_fields(fields: dict, registry: list[dict]) -> dict:
+def _link_by_fields(fields: dict, registry: Registry) -> dict:
     """No code: link only when applicant, procedure and the CCCD or a date agree
     with exactly one dossier and nothing contradicts. The procedure is required:
     one person may have several dossiers, some not imported yet."""
@@ -168,66 +234,72 @@ def _link_by_fields(fields: dict, registry: list[dict]) -> dict:
     return _result("review" if candidates else "none", None, 0.0, candidates, reason=reason)
 
 
-def _link_code(claim: dict, fields: dict, by_code: dict[str, dict], method: str) -> dict:
-    """Decide on the one code the most trusted source gave."""
+def _link_code(claim: dict, fields: dict, registry: Registry, method: str) -> dict:
+    """Decide on the one code the most trusted source gave (see the module's rules)."""
     code = claim["code"]
-    dossier = by_code.get(code)
+    dossier = registry.by_code.get(code)
     source_key = claim["source"] if claim["exact"] else f"{claim['source']}_repaired"
     if dossier is None:
         waiting = [_candidate(code, 0.0, [source_key, "not_in_registry"])]
-        return _result("review", None, 0.0, waiting + _neighbours(code, fields, by_code),
+        return _result("review", None, 0.0, waiting + _neighbours(code, fields, registry),
                        reason="waiting", waiting=code)
-    support, conflict = compare(fields, dossier)
-    if method == "barcode":
-        return _result("linked", "barcode", CONFIDENCE["barcode"],
-                       [_candidate(code, 1.0, [source_key, *support, *conflict])], code)
+    support, conflict = compare(fields, dossier, registry)
+    strong_code = claim["exact"] and claim["source"] in ("qr", "barcode", "text")
     if not claim["exact"]:
         if _code_date_conflict(code, dossier):
             conflict.append("code_date_conflict")
-        fits = [other for other in by_code if damage_fits(claim["raw"], other)]
+        fits = [other for other in registry.by_code if damage_fits(claim["raw"], other)]
         if fits != [code]:
             candidates = [_candidate(other, 0.5, [source_key, "ambiguous_fit"]) for other in fits]
             return _result("review", None, 0.0, candidates, reason="ambiguous")
+    if STRONG_CONFLICTS & set(conflict):
+        contradicted = True
+    elif strong_code:
+        contradicted = "cccd" not in support and outweighed(support, conflict)
+    else:
+        contradicted = bool(conflict)
     confidence = CONFIDENCE[method] - (0.0 if claim["exact"] else REPAIRED_PENALTY)
-    candidate = _candidate(code, confidence if not conflict else _score(support, conflict),
+    candidate = _candidate(code, _score(support, conflict) if contradicted else confidence,
                            [source_key, *support, *conflict])
-    if conflict:
+    if contradicted:
         return _result("review", None, 0.0, [candidate], reason="contradiction")
     return _result("linked", method, confidence, [candidate], code)
 
 
-def decide_link(fields: dict, registry: list[dict]) -> dict:
+def decide_link(fields: dict, registry: list[dict] | Registry) -> dict:
     """{"status": "linked"|"review"|"none", "method", "confidence", "dossier",
     "candidates": [{"code", "score", "evidence"}], "reason", "waiting"} for a
-    document's merged fields (see extract.merge_fields) against the registry."""
-    by_code = {d["code"]: d for d in registry}
+    document's merged fields (see extract.merge_fields) against the registry
+    (its dossiers, or a Registry built once for many documents)."""
+    index = registry if isinstance(registry, Registry) else Registry(registry)
     codes = fields.get("codes") or []
     tiers = (("barcode", ("qr", "barcode")), ("text", ("text",)), ("filename", ("filename",)))
+    labels = {c["code"]: c["source"] if c["exact"] else f"{c['source']}_repaired" for c in reversed(codes)}
     for method, sources in tiers:
         claims = [c for c in codes if c["source"] in sources]
         if not claims:
             continue
         distinct = list(dict.fromkeys(c["code"] for c in claims))
-        sources = {c["code"]: c["source"] if c["exact"] else f"{c['source']}_repaired" for c in reversed(codes)}
-        # Any code read exactly elsewhere that names another registry dossier is a conflict.
-        elsewhere = {c["code"] for c in codes if c["exact"] and c["source"] not in sources
-                     and c["code"] in by_code and c["code"] not in distinct}
+        # Any code read exactly elsewhere on the document that names another registry dossier is a conflict.
+        elsewhere = {c["code"] for c in codes if c["exact"] and c["code"] in index.by_code
+                     and c["code"] not in distinct}
         if len(distinct) > 1 or elsewhere:
-            candidates = [_candidate(code, 0.5 if code in by_code else 0.0, [sources[code]])
+            candidates = [_candidate(code, 0.5 if code in index.by_code else 0.0, [labels[code]])
                           for code in dict.fromkeys([*distinct, *elsewhere])]
             return _result("review", None, 0.0, candidates, reason="several_codes")
-        return _link_code(next((c for c in claims if c["exact"]), claims[0]), fields, by_code, method)
-    return _link_by_fields(fields, registry)
+        return _link_code(next((c for c in claims if c["exact"]), claims[0]), fields, index, method)
+    return _link_by_fields(fields, index)
 
 
 def relink(documents: list[dict], registry: list[dict]) -> list[tuple[int, dict]]:
     """(document id, new link) for documents waiting in review that the registry
     now links. Manual decisions are never revisited."""
     changed = []
+    index = Registry(registry)
     for document in documents:
         if document.get("link_method") == "manual" or document.get("link_status") == "linked":
             continue
-        link = decide_link(document.get("fields") or {}, registry)
+        link = decide_link(document.get("fields") or {}, index)
         if link["status"] == "linked":
             changed.append((document["id"], link))
     return changed

@@ -58,6 +58,76 @@ def test_accents_dropped_by_ocr_do_not_contradict_the_applicant():
     assert link["status"] == "linked"
 
 
+# ---------------------------------------------------------------- evidence with weights
+
+SIGNED = ("NGƯỜI NỘP HỒ SƠ NGƯỜI TIẾP NHẬN HỒ SƠ\n(Ký, ghi rõ họ tên) (Ký, ghi rõ họ tên)\n"
+          "Nguyễn Thị Minh Khai Hoàng Thị Lan")
+
+
+def test_code_and_cccd_agreeing_link_whatever_a_weak_field_says():
+    # The name OCR gave is nobody's, the procedure printed is another: weak fields, no veto.
+    text = f"Mã hồ sơ: {A}\nChủ hồ sơ: Hoàng Thị Lan\nSố CCCD: 001195012345\nMã TTHC: 1.000894"
+    link = decide_link(fields_of(text), REGISTRY)
+    assert (link["status"], link["method"], link["dossier"]) == ("linked", "text", A)
+    evidence = link["candidates"][0]["evidence"]
+    assert any("citizen ID matches" in e for e in evidence) and any("applicant differs" in e for e in evidence)
+
+
+def test_a_signature_block_no_longer_vetoes_a_receipt():
+    text = f"Mã hồ sơ: {A}\nNgười nộp: Bà Nguyễn Thị Minh Khai\nSố CCCD: 001195012345\n{SIGNED}"
+    fields = fields_of(text)
+    assert fields["applicant"] == "Nguyễn Thị Minh Khai"
+    assert decide_link(fields, REGISTRY)["status"] == "linked"
+
+
+def test_strong_evidence_that_disagrees_goes_to_review():
+    # the code says A, the CCCD is B's applicant's (the person belongs to another dossier)
+    for text, barcodes in ((f"Mã hồ sơ: {A}\nSố CCCD: 001090000001", []),
+                           ("", [{"text": f"MaHoSo={A};SoDinhDanh=001090000001", "kind": "qr"}])):
+        link = decide_link(fields_of(text, barcodes), REGISTRY)
+        assert (link["status"], link["dossier"]) == ("review", None)
+        assert any("belongs to another dossier" in e for e in link["candidates"][0]["evidence"])
+    # a QR code's CCCD is the issuing system's record: any difference is a contradiction
+    qr = [{"text": f"MaHoSo={A};SoDinhDanh=001195012346", "kind": "qr"}]
+    link = decide_link(fields_of("Chủ hồ sơ: Nguyễn Thị Minh Khai\nNgày tiếp nhận: 27/10/2023", qr), REGISTRY)
+    assert link["status"] == "review"
+    assert any("QR code's citizen ID differs" in e for e in link["candidates"][0]["evidence"])
+    # a printed CCCD that is nobody's, and nothing else for the code
+    assert decide_link(fields_of(f"Mã hồ sơ: {A}\nSố CCCD: 070201813651"), REGISTRY)["status"] == "review"
+
+
+def test_a_printed_cccd_that_is_nobodys_is_weak():
+    # an OCR slip, or a child's ID on a birth extract: the name, procedure and date outweigh it
+    text = (f"Mã hồ sơ: {A}\nChủ hồ sơ: Nguyễn Thị Minh Khai\nSố CCCD: 001195012845\nMã TTHC: 1.001193\n"
+            "Ngày tiếp nhận: 27/10/2023")
+    link = decide_link(fields_of(text), REGISTRY)
+    assert link["status"] == "linked"
+    assert any("nobody's in the registry" in e for e in link["candidates"][0]["evidence"])
+    # with the procedure and the date only, it is not outweighed
+    text = f"Mã hồ sơ: {A}\nSố CCCD: 001195012845\nMã TTHC: 1.001193\nNgày tiếp nhận: 27/10/2023"
+    assert decide_link(fields_of(text), REGISTRY)["status"] == "review"
+
+
+def test_an_exact_code_alone_against_weak_fields():
+    # another dossier's applicant: the person belongs elsewhere
+    link = decide_link(fields_of(f"Mã hồ sơ: {A}\nChủ hồ sơ: Trần Văn Bình"), REGISTRY)
+    assert link["status"] == "review"
+    assert any("another dossier's applicant" in e for e in link["candidates"][0]["evidence"])
+    # a name that is nobody's, outweighed by the procedure and the date that agree
+    text = f"Mã hồ sơ: {A}\nChủ hồ sơ: Phạm Quốc Dũng\nMã TTHC: 1.001193\nNgày tiếp nhận: 27/10/2023"
+    assert decide_link(fields_of(text), REGISTRY)["status"] == "linked"
+    # ...but not by the procedure alone
+    text = f"Mã hồ sơ: {A}\nChủ hồ sơ: Phạm Quốc Dũng\nMã TTHC: 1.001193"
+    assert decide_link(fields_of(text), REGISTRY)["status"] == "review"
+
+
+def test_repaired_and_file_name_codes_keep_the_strict_rule():
+    text = "Mã hồ sơ: 000.00.O6.H56-231027-0361\nChủ hồ sơ: Phạm Quốc Dũng\nSố CCCD: 001195012345"
+    assert decide_link(fields_of(text), REGISTRY)["status"] == "review"
+    named = fields_of("Chủ hồ sơ: Phạm Quốc Dũng\nMã TTHC: 1.001193", file_name=f"{A}.pdf")
+    assert decide_link(named, REGISTRY)["status"] == "review"
+
+
 def test_damaged_code_links_when_exactly_one_dossier_fits():
     link = decide_link(fields_of("Mã hồ sơ: 000.00.O6.H56-23lO27-0361"), REGISTRY)
     assert (link["status"], link["method"], link["dossier"]) == ("linked", "text", A)

@@ -9,8 +9,9 @@ with and without readable QR/barcodes, skewed and turned, declarations with a st
 the applicant's fields, scans named after the code, multi-dossier feeds, another office's codes,
 pages of no dossier) go through the real `digitize registry import` and `digitize process`; every
 dossier of every document is scored linked right, linked wrong or left to review, giving precision
-and recall. Figures go to <out>/eval.json as well. Nothing here is timed: throughput is the
-benchmark's job.
+and recall. Then (unless --no-layouts) the same per vendor layout (tools.layouts), with precision and
+recall per layout and per split: the layouts the rules were developed on, and those held out.
+Figures go to <out>/eval.json as well. Nothing here is timed: throughput is the benchmark's job.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ import zxingcpp
 from rapidfuzz.distance import Levenshtein
 
 from digitize import config
-from tools import REPO_ROOT, synth
+from tools import REPO_ROOT, layouts, synth
 from digitize.vntext import nfc
 
 KINDS = ("prose", "receipt", "prose", "declaration", "prose", "decision")
@@ -510,6 +511,125 @@ def evaluate_links(out: Path, documents: int = 40, seed: int = 20241204, timeout
     return report
 
 
+# ---------------------------------------------------------------- vendors' layouts
+
+LAYOUT_DOCS = 24
+# Agencies of the offices whose papers the layouts print (the registry holds all of them).
+LAYOUT_AGENCIES = ("000.00.06.H56", "000.20.25.H55", "000.31.12.H55", "H56.14")
+
+
+def _impostor(rng: random.Random, victim: dict, other: dict) -> dict:
+    """A paper carrying `victim`'s dossier code, procedure and dates, but the name, CCCD, address
+    and phone of `other` (another dossier's applicant): it must never link to either."""
+    person = {k: other[k] for k in ("applicant", "title", "cccd", "address", "phone")}
+    return {**victim, **person}
+
+
+def build_layout_set(out: Path, per_layout: int, seed: int, headers: dict[str, str],
+                     names: tuple[str, ...]) -> list[dict]:
+    """Write out/registry.csv and out/scans/*: `per_layout` one-page documents of each layout in
+    `names`. Of every eight: six genuine, one impostor (right code, another dossier's person), one
+    stranger (a code not in the registry); on a third of them the QR code and barcode did not
+    survive (torn, folded, never printed), so the printed text must carry the link. Returns the
+    truth, one row per document."""
+    rng = random.Random(seed)
+    impostors = sum(1 for i in range(per_layout) if i % 8 == 7) * len(names)
+    needed = per_layout * len(names) + impostors
+    registry = []
+    codes, ids = set(), set()
+    while len(registry) < round(needed * 1.3) + 10:
+        fields = synth.make_fields(rng.randrange(10**9), agency_code=rng.choice(LAYOUT_AGENCIES))
+        if fields["dossier_code"] in codes or fields["cccd"] in ids:
+            continue
+        codes.add(fields["dossier_code"])
+        ids.add(fields["cccd"])
+        fields["status"] = rng.choice((2, 4, 9, 10))
+        fields["finished"] = fields["due"] if fields["status"] in (9, 10) else None
+        registry.append(fields)
+    synth.write_registry(out / "registry.csv", registry, headers)
+    pool = list(registry)
+    rng.shuffle(pool)
+    scans = out / "scans"
+    scans.mkdir(parents=True)
+    rows = []
+    for name in names:
+        render = layouts.LAYOUTS[name]
+        for i in range(per_layout):
+            variant = {7: "impostor", 3: "stranger"}.get(i % 8, "genuine")
+            if variant == "impostor":
+                printed, truth = _impostor(rng, pool.pop(), pool.pop()), None
+            elif variant == "stranger":
+                printed, truth = _stranger(rng, registry, agency_code=rng.choice(LAYOUT_AGENCIES)), None
+            else:
+                printed = pool.pop()
+                truth = printed["dossier_code"]
+            page = render(printed, rng, LINK_DPI)
+            symbols = i % 3 != 1
+            if not symbols:
+                page = _blank_symbols(page, whole=True)
+            angle = rng.uniform(-2.5, 2.5) + (180 if i % 11 == 10 else 0)
+            page = synth.scan(page, angle, seed=rng.randrange(10**6), noise=rng.uniform(1.0, 4.0))
+            file = f"{name}-{i:02d}{('.png', '.jpg', '.pdf', '.tif')[i % 4]}"
+            synth.write_pages(scans / file, [page["image"]], LINK_DPI, quality=85)
+            rows.append({"file": file, "category": name, "variant": variant, "symbols": symbols, "pages": 1,
+                         "segments": [{"first_page": 1, "last_page": 1, "code": truth}]})
+    return rows
+
+
+def layout_table(groups: dict[str, dict], splits: dict[str, dict]) -> str:
+    head = ["layout", "split", "documents", "should link", "right", "wrong", "review/none", "precision", "recall"]
+
+    def fmt(value):
+        return "-" if value is None else f"{value:.4f}"
+
+    split_of = {name: split for split, names in layouts.SPLITS.items() for name in names}
+    lines = [[name, split_of.get(name, name), str(s["documents"]), str(s["should_link"]), str(s["right"]),
+              str(s["wrong"]), str(s["review"]), fmt(s["precision"]), fmt(s["recall"])]
+             for name, s in groups.items()]
+    lines += [[f"all {split}", split, str(s["documents"]), str(s["should_link"]), str(s["right"]), str(s["wrong"]),
+               str(s["review"]), fmt(s["precision"]), fmt(s["recall"])] for split, s in splits.items()]
+    render = _aligned(head, lines)
+    del render[-2]   # the split rows are totals, but there are several: one rule above them all
+    render.insert(len(render) - len(splits), "-" * len(render[0]))
+    return "\n".join(render)
+
+
+def evaluate_layouts(out: Path, per_layout: int = LAYOUT_DOCS, seed: int = 20241205,
+                     splits: tuple[str, ...] = ("dev", "held_out"), timeout_per_page: float = 120.0) -> dict:
+    """Linking precision and recall per vendor layout and per split (tools.layouts), through the
+    real `digitize registry import` and `digitize process`."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    settings = config.load_config()
+    headers = {field: names[0] for field, names in settings["registry"]["columns"].items()}
+    names = tuple(name for split in splits for name in layouts.SPLITS[split])
+    rows = build_layout_set(out, per_layout, seed, headers, names)
+    print(f"Đã tạo / rendered {len(rows)} trang/pages of {len(names)} layouts; đang liên kết / linking…",
+          file=sys.stderr)
+    imported = subprocess.run(digitize_command() + ["registry", "import", str(out / "registry.csv"), "--json"],
+                              capture_output=True, env=private_env(out), timeout=600, text=True, encoding="utf-8")
+    if imported.returncode != 0:
+        raise RuntimeError(f"registry import failed: {imported.stderr.strip()}")
+    results = run_pipeline(out, timeout_per_page * len(rows))
+    outcomes = score_links(rows, results)
+    truth = {row["file"]: row for row in rows}
+    for outcome in outcomes:
+        outcome["variant"], outcome["symbols"] = truth[outcome["file"]]["variant"], truth[outcome["file"]]["symbols"]
+        part = (results.get(outcome["file"]) or {}).get("parts", [{}])[0]
+        fields = part.get("fields") or {}
+        outcome["read"] = {"applicant": fields.get("applicant"), "cccd_source": fields.get("cccd_source"),
+                           "kind": fields.get("kind"), "codes": [(c["source"], c["exact"]) for c in
+                                                                 fields.get("codes") or ()]}
+    groups = {name: summarise_links([o for o in outcomes if o["category"] == name]) for name in names}
+    by_split = {split: summarise_links([o for o in outcomes if o["category"] in layouts.SPLITS[split]])
+                for split in splits}
+    report = {"seed": seed, "splits": {s: list(layouts.SPLITS[s]) for s in splits}, "layouts": groups,
+              "by_split": by_split, "dossiers": outcomes}
+    print(layout_table(groups, by_split))
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=55, help="pages in total, spread over the groups")
@@ -519,15 +639,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-links", action="store_true", help="skip the linking evaluation")
     parser.add_argument("--link-docs", type=int, default=40, metavar="N",
                         help="documents in the linking evaluation (feeds hold several dossiers)")
+    parser.add_argument("--no-pages", action="store_true", help="skip the OCR accuracy evaluation")
+    parser.add_argument("--no-layouts", action="store_true", help="skip the vendors' layouts evaluation")
+    parser.add_argument("--layout-docs", type=int, default=LAYOUT_DOCS, metavar="N", help="documents per layout")
+    parser.add_argument("--layout-split", choices=("dev", "held_out", "all"), default="all",
+                        help="which layouts: those rules are tuned on, those held out, or both")
     args = parser.parse_args(argv)
-    report = evaluate(args.out, args.pages, args.seed, args.baseline)
-    ok = report["total"]["failed"] == 0
+    report: dict = {}
+    ok = True
+    if not args.no_pages:
+        report = evaluate(args.out, args.pages, args.seed, args.baseline)
+        ok = report["total"]["failed"] == 0
+    else:
+        args.out.mkdir(parents=True, exist_ok=True)
     if not args.no_links:
         print()
         report["links"] = evaluate_links(args.out / "links", args.link_docs, args.seed + 1)
         write_report(args.out, report)
         # A wrong link files a scan under another citizen's dossier: never acceptable.
         ok = ok and report["links"]["total"]["wrong"] == 0
+    if not args.no_layouts:
+        print()
+        splits = ("dev", "held_out") if args.layout_split == "all" else (args.layout_split,)
+        report["layouts"] = evaluate_layouts(args.out / "layouts", args.layout_docs, args.seed + 2, splits)
+        write_report(args.out, report)
+        ok = ok and all(s["wrong"] == 0 for s in report["layouts"]["layouts"].values())
     return 0 if ok else 1
 
 
