@@ -45,8 +45,12 @@ demo: install
 test: install test-system-packages
 	$(BIN)/python -m pytest -q
 
+# Held-out figures for every group, each beside raw tesseract and OCRmyPDF (the bench extra) on the same
+# files; tune rules on the other split: make eval EVAL_ARGS="--split tune".
+EVAL_ARGS ?=
 eval: install
-	$(BIN)/python -m tools.evaluate
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -m tools.evaluate --baseline tesseract --baseline ocrmypdf $(EVAL_ARGS)
 
 bench: install
 	$(BIN)/python -m pip install -q -e '.[bench]'

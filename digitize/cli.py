@@ -15,7 +15,7 @@ from .models import DONE, DocumentResult, LinkDecision
 from .privacy import mask_cccd, mask_ids
 from .pipelines import load_pipeline
 
-SCAN_SUFFIXES = {".pdf", ".tif", ".tiff", ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+SCAN_SUFFIXES = {".pdf", ".tif", ".tiff", ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".heic", ".heif"}
 
 
 def _emit(args: argparse.Namespace, payload: dict, line: str) -> None:

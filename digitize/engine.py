@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import cv2
+import numpy as np
 import psutil
 
-from . import assemble, barcodes, clean, ocr, orient, pages, programs
+from . import assemble, barcodes, clean, ocr, orient, pages, programs, sheet
 from .files import sha256_of
 from .errors import DigitizeError, EngineError, InputFileError
 from .models import PageReading
@@ -123,26 +124,92 @@ def _init_worker(owner_pid: int) -> None:
     threading.Thread(target=_exit_when_gone, args=(owner_pid,), daemon=True).start()
 
 
+# The readings of a page, in the order they are tried. "clean" is the OCR copy (upright, coloured
+# ink dropped, background flattened, capped resolution); the others are tried only when it reads
+# poorly: "scan" is the file's own pixels as `tesseract -l vie` alone sees them (the floor the
+# pipeline must never fall under), "binarised" a local threshold of the clean copy, "full
+# resolution" the clean copy without the resolution cap.
+READINGS = ("clean", "scan", "binarised", "full resolution")
+# A reading is poor below either figure: an empty or near-empty page, or tesseract unsure of it.
+POOR_WORDS = 12
+POOR_CONFIDENCE = 72.0
+
+
+@dataclass
+class _Reading:
+    name: str
+    page: ocr.OcrPage
+    archive: np.ndarray  # the image the text layer of this reading sits on
+    dpi: float
+    upright: bool  # False: the scan as it came, orientation and skew not applied
+
+
+def _poor(page: ocr.OcrPage) -> bool:
+    return page.words < POOR_WORDS or page.confidence < POOR_CONFIDENCE
+
+
 def process_page(task: PageTask) -> PageResult:
-    """Load, orient, deskew, clean and OCR one page; write its JPEG and text page to work_dir."""
+    """Load, flatten a photo, orient, deskew, clean and OCR one page; write its JPEG and text page
+    to work_dir. One tesseract call on a page that reads well; more only for one that does not,
+    and the reading tesseract is surest of wins."""
     pipeline = task.pipeline
     dpi = task.info.dpis[task.index]
-    image = pages.load_page(task.info, task.index, task.timeout)
+    loaded = image = pages.load_page(task.info, task.index, task.timeout)
+    found = None if task.info.dpi_known[task.index] else sheet.find_sheet(image)
+    if found is not None:
+        image = sheet.flatten_photo(image, found)
+        dpi = sheet.sheet_dpi(image)
     grey = clean.to_grey(image)
     angle = orient.find_page_angle(grey, dpi) if pipeline["orient"]["enabled"] else PageAngle(0, 0.0, 0.0)
     skew = angle.skew if pipeline["deskew"]["enabled"] and abs(angle.skew) <= pipeline["deskew"]["max_angle"] else 0.0
     turn = angle.orientation + skew
     if turn:
-        image = orient.rotate(image, -turn, fill=255)
+        # Corners added by the turn take the paper's colour: white on grey paper is what makes
+        # tesseract's global threshold blacken the sheet.
+        image = orient.rotate(image, -turn, fill=clean.paper_colour(image))
         grey = clean.to_grey(image)
-    archive = clean.archive_image(image, pipeline["output"]["keep_color"])
+    keep_colour = pipeline["output"]["keep_color"]
+    archive = clean.archive_image(image, keep_colour)
+    source = clean.ink_grey(image) if image.ndim == 3 else grey
+    cleaned = clean.ocr_image(source, pipeline["clean"]["denoise"], pipeline["clean"]["remove_border"], dpi)
+    ocr_grey, ocr_dpi = clean.at_most(cleaned, dpi, pipeline["ocr"]["max_dpi"])
     base = Path(task.work_dir) / f"page-{task.index + 1:05d}"
-    ocr_grey, ocr_dpi = clean.at_most(
-        clean.ocr_image(grey, pipeline["clean"]["denoise"], pipeline["clean"]["remove_border"]),
-        dpi, pipeline["ocr"]["max_dpi"],
-    )
-    text_page = ocr.recognise(ocr_grey, ocr_dpi, base, pipeline["ocr"]["lang"], pipeline["ocr"]["psm"],
-                              task.timeout)
+    lang, psm = pipeline["ocr"]["lang"], pipeline["ocr"]["psm"]
+
+    def read(name: str, pixels: np.ndarray, at_dpi: float) -> ocr.OcrPage:
+        return ocr.recognise(pixels, at_dpi, base.with_name(f"{base.name}-{READINGS.index(name)}"), lang, psm,
+                             task.timeout)
+
+    best = _Reading("clean", read("clean", ocr_grey, ocr_dpi), archive, dpi, True)
+    if _poor(best.page):
+        others = {
+            "scan": lambda: (clean.to_grey(loaded), task.info.dpis[task.index]),
+            "binarised": lambda: (clean.binarised(ocr_grey, ocr_dpi), ocr_dpi),
+            "full resolution": lambda: (cleaned, dpi) if dpi > ocr_dpi else None,
+        }
+        for name, make in others.items():
+            made = make()
+            if made is None:
+                continue
+            page = read(name, *made)
+            if page.better_than(best.page):
+                Path(best.page.text_pdf).unlink(missing_ok=True)
+                upright = name != "scan"
+                best = _Reading(name, page, archive if upright else clean.archive_image(loaded, keep_colour),
+                                dpi if upright else task.info.dpis[task.index], upright)
+            else:
+                Path(page.text_pdf).unlink(missing_ok=True)
+            if not _poor(best.page):
+                break
+    warnings = []
+    if best.page.words == 0:
+        warnings.append(f"Không đọc được chữ nào trên trang {task.index + 1} / "
+                        f"no text was read on page {task.index + 1}")
+    elif _poor(best.page):
+        warnings.append(f"Trang {task.index + 1} đọc kém ({best.page.words} từ, độ tin cậy "
+                        f"{best.page.confidence:.0f}) / page {task.index + 1} read poorly ({best.page.words} "
+                        f"words, confidence {best.page.confidence:.0f})")
+    archive = best.archive
     colour = archive.ndim == 3
     encoded_ok, jpeg = cv2.imencode(
         ".jpg", cv2.cvtColor(archive, cv2.COLOR_RGB2BGR) if colour else archive,
@@ -154,13 +221,16 @@ def process_page(task: PageTask) -> PageResult:
         raise EngineError("Không mã hóa được ảnh trang.", "Could not encode the page image.")
     image_path = base.with_suffix(".jpg")
     image_path.write_bytes(jpeg.tobytes())
+    # Codes are read on the upright page: zxing copes with any angle, but not with every skew.
+    codes = barcodes.decode_barcodes(grey)
     return PageResult(
         index=task.index,
-        reading=PageReading(angle.orientation, round(skew, 3), text_page.confidence, text_page.text),
-        # Codes are read on the upright page: zxing copes with any angle, but not with every skew.
-        barcodes=barcodes.decode_barcodes(grey),
+        reading=PageReading(angle.orientation if best.upright else 0, round(skew, 3) if best.upright else 0.0,
+                            best.page.confidence, best.page.text, best.name, tuple(warnings),
+                            found is not None and best.upright),
+        barcodes=codes,
         image=assemble.AssembledPage(
-            str(image_path), archive.shape[1], archive.shape[0], dpi, colour, text_page.text_pdf,
+            str(image_path), archive.shape[1], archive.shape[0], best.dpi, colour, best.page.text_pdf,
         ),
         grey_by=None if colour else "scanner" if image.ndim == 2 else "pipeline",
     )

@@ -25,6 +25,9 @@ class PageReading:
     skew: float  # residual counter-clockwise angle of its text lines, degrees
     confidence: float | None  # tesseract's mean word confidence; None: the PDF's own text, not OCR
     text: str  # NFC, block by block
+    reading: str = "clean"  # which reading won (engine.READINGS): the OCR copy, the scan's own pixels, ...
+    warnings: tuple[str, ...] = ()  # "vi / en": e.g. no text read on the page
+    photo: bool = False  # a phone photo of a sheet, found, warped flat and its light evened out
 
 
 @dataclass(frozen=True)
@@ -148,8 +151,8 @@ class DocumentResult:
         return {
             "source": _shown(self.source, masked), "sha256": self.sha256, "status": self.status,
             "output": _shown(self.output, masked), "text_path": _shown(self.text_path, masked),
-            "pages": [{"orientation": p.orientation, "skew": p.skew, "confidence": p.confidence}
-                      for p in self.pages],
+            "pages": [{"orientation": p.orientation, "skew": p.skew, "confidence": p.confidence,
+                       "reading": p.reading, "warnings": list(p.warnings), "photo": p.photo} for p in self.pages],
             "error": _shown(self.error, masked),
             "exit_code": self.exit_code, "kept_as_is": self.kept_as_is, "dossier": self.dossier,
             "link": self.link.to_json() if self.link else None,

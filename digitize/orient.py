@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from . import clean
+
 FINE_DPI = 150
 MAX_POINTS = 400_000
 
@@ -37,7 +39,15 @@ def _scaled(gray: np.ndarray, dpi: float, target_dpi: float) -> np.ndarray:
 
 
 def text_mask(gray: np.ndarray, dpi: float) -> np.ndarray:
-    """Binary mask (uint8 0/1) of glyph-sized ink: no borders, rules, blobs or speckle."""
+    """Binary mask (uint8 0/1) of glyph-sized ink: no borders, rules, blobs or speckle.
+
+    One global threshold splits ink from paper only on paper of one tone: a grey or
+    yellowed sheet beside a white lid, or light falling off across a photocopy, is
+    divided by its background first (white, evenly lit pages skip this).
+    """
+    back = clean.background(gray, dpi)
+    if not clean.is_flat_white(back):
+        gray = clean.flatten(gray, back)
     blurred = cv2.medianBlur(gray, 3)
     _, ink = cv2.threshold(blurred, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)

@@ -1,6 +1,7 @@
 """Reading scans: what a file is, how many pages, at what resolution, and one page at a time.
 
-A file's type comes from its first bytes, never its name. PDFs are checked
+A file's type comes from its first bytes, never its name. HEIC/HEIF photos
+(what phones save) are read through pillow-heif as any other image. PDFs are checked
 with pikepdf (encryption, page count, an existing text layer) and rendered a
 page at a time by pdftoppm (pdf2image) at the resolution of the scan inside;
 images are read with Pillow behind a pixel limit.
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pikepdf
+import pillow_heif
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from . import programs
@@ -27,6 +29,9 @@ IMAGE_SIGNATURES = {
     b"GIF87a": "gif",
     b"GIF89a": "gif",
 }
+# ISO base media brands of HEIF still images (HEIC from phones, plain HEIF); bytes 8-12 of the file.
+HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
+pillow_heif.register_heif_opener()
 # Paper long sides in inches, for images that do not say their resolution.
 PAPER_LONG_SIDES = {"A4": 11.69, "A5": 8.27}
 
@@ -49,7 +54,7 @@ class ScanInfo:
 
 
 def sniff_type(path: Path) -> str:
-    """'pdf', 'png', 'jpeg', 'tiff', 'bmp', 'gif', 'webp' from the file's first bytes."""
+    """'pdf', 'png', 'jpeg', 'tiff', 'bmp', 'gif', 'webp', 'heif' from the file's first bytes."""
     with path.open("rb") as handle:
         head = handle.read(16)
     if not head:
@@ -58,6 +63,8 @@ def sniff_type(path: Path) -> str:
         return "pdf"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "webp"
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return "heif"
     for signature, kind in IMAGE_SIGNATURES.items():
         if head.startswith(signature):
             return kind

@@ -1,6 +1,7 @@
 """Every external program digitize runs, behind one module, found and versioned once.
 
-tesseract (Debian: tesseract-ocr, and tesseract-ocr-vie for the model) and poppler's
+tesseract (Debian: tesseract-ocr, and tesseract-ocr-vie for the model; pages are read
+in-process by ocr.py through tesserocr, with these same models) and poppler's
 pdftoppm and pdftotext (poppler-utils). A missing program or model is
 MissingDependencyError (exit 3) naming the package to install; a program that fails
 or runs past its time limit is EngineError (exit 7). This is also the one place
@@ -15,7 +16,6 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-import pytesseract
 from pdf2image import convert_from_path
 from pdf2image.exceptions import PDFInfoNotInstalledError, PDFPageCountError, PDFSyntaxError
 from PIL import Image
@@ -69,19 +69,6 @@ def versions(lang: str = "vie") -> dict[str, str]:
         if model not in models:
             raise _missing(model)
     return found
-
-
-def tesseract(image_path: Path, out_base: Path, lang: str, config: str, timeout: float) -> None:
-    """One tesseract run on `image_path`; it writes out_base.pdf (and what config asks for)."""
-    try:
-        pytesseract.pytesseract.run_tesseract(str(image_path), str(out_base), extension="pdf", lang=lang,
-                                              config=config, timeout=timeout)
-    except pytesseract.TesseractNotFoundError as exc:
-        raise _missing("tesseract") from exc
-    except pytesseract.TesseractError as exc:
-        raise EngineError("Nhận dạng chữ thất bại.", f"tesseract failed: {exc.message}") from exc
-    except RuntimeError as exc:  # pytesseract reports its timeout this way
-        raise EngineError("Nhận dạng chữ quá thời gian.", f"tesseract timed out ({exc}).") from exc
 
 
 def render_pdf_page(path: str, index: int, dpi: float, timeout: float) -> Image.Image:

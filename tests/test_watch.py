@@ -85,7 +85,8 @@ def test_bad_inputs_are_quarantined_and_the_watcher_keeps_running(tmp_path):
             assert "Time:" in note and rel in note
         notes = {rel: (quarantine / (rel + ".error.txt")).read_text(encoding="utf-8") for rel in bad}
         assert "empty" in notes["zero.pdf"] and "password" in notes["Cán bộ Ánh/mật khẩu.pdf"]
-        assert "too large" in notes["huge.png"] and "Not a scanned image" in notes["IMG_0001.HEIC"]
+        # HEIC is read (phones save it): a broken one is damaged, not of an unsupported type.
+        assert "too large" in notes["huge.png"] and "damaged or unreadable" in notes["IMG_0001.HEIC"]
         assert process.poll() is None
         # Junk and the pipe are left alone, never moved or quarantined.
         for rel in junk + ["pipe.pdf"]:

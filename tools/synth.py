@@ -15,6 +15,7 @@ import csv
 import io
 import random
 import time
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -88,8 +89,31 @@ def corpus_lines(name: str = "*.txt", folder: Path = CORPUS_DIR) -> list[str]:
             if line.strip()]
 
 
-@lru_cache(maxsize=None)
+# Typefaces pages can be drawn in: Liberation Serif (the project's own, Times-metric) by default;
+# DejaVu Serif (wider, heavier bold) for held-out sets that must not share the tuned font.
+DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
+DEJAVU_STYLES = {"regular": "", "bold": "-Bold", "italic": "-Italic", "bolditalic": "-BoldItalic"}
+_typeface = ["liberation"]
+
+
+@contextmanager
+def typeface(name: str):
+    """Draw every page rendered inside the block in `name` ("liberation" or "dejavu")."""
+    previous, _typeface[0] = _typeface[0], name
+    try:
+        yield
+    finally:
+        _typeface[0] = previous
+
+
 def _font(style: str, px: int) -> ImageFont.FreeTypeFont:
+    return _font_in(_typeface[0], style, px)
+
+
+@lru_cache(maxsize=None)
+def _font_in(name: str, style: str, px: int) -> ImageFont.FreeTypeFont:
+    if name == "dejavu":
+        return ImageFont.truetype(str(DEJAVU_DIR / f"DejaVuSerif{DEJAVU_STYLES[style]}.ttf"), px)
     return ImageFont.truetype(str(font_path(style)), px)
 
 
