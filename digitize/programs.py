@@ -16,6 +16,8 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
+import pytesseract
+import tesserocr
 from pdf2image import convert_from_path
 from pdf2image.exceptions import PDFInfoNotInstalledError, PDFPageCountError, PDFSyntaxError
 from PIL import Image
@@ -59,12 +61,15 @@ def versions(lang: str = "vie") -> dict[str, str]:
     present()
     found = {}
     for program in PACKAGES:
-        flag = "--version" if program == "tesseract" else "-v"
-        output = subprocess.run([program, flag], capture_output=True, text=True, timeout=30, check=False)
+        if program == "tesseract":
+            found[program] = str(pytesseract.get_tesseract_version())
+            continue
+        output = subprocess.run([program, "-v"], capture_output=True, text=True, timeout=30, check=False)
         match = re.search(r"\d+\.\d+(\.\d+)?", output.stdout + output.stderr)
         found[program] = match.group(0) if match else "?"
-    models = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True, timeout=30,
-                            check=False).stdout.split()
+    # Pages are read in-process by the library tesserocr carries, with the same models.
+    found["libtesseract"] = tesserocr.tesseract_version().split()[1]
+    models = pytesseract.get_languages()
     for model in lang.split("+"):
         if model not in models:
             raise _missing(model)
