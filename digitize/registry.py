@@ -292,10 +292,13 @@ def _guess(rows: list[tuple[int, list[object]]], index: int) -> str | None:
     return None
 
 
-def _placement_hint(cells: list[object], below: list[tuple[int, list[object]]], columns: dict[str, int]) -> str:
+def _placement_hint(cells: list[object], below: list[tuple[int, list[object]]], columns: dict[str, int],
+                    config: dict) -> str:
     """The headers seen that were not placed and the [registry.columns] lines that would place
-    them, guessed from the values below each header (bilingual, one line)."""
+    them, guessed from the values below each header (bilingual, one line); "" when every
+    header is known (placed, a lower-ranked alias, or a portal field the catalogue does not keep)."""
     unused = {header_key(name) for name in UNUSED_PORTAL_FIELDS}
+    unused |= {header_key(alias) for aliases in config["registry"]["columns"].values() for alias in aliases}
     placed = set(columns.values())
     wanted = [key for key, field in (("code", "code"), ("cccd", "cccd"), *((CONFIG_KEYS[f], f) for f in DATE_FIELDS))
               if field not in columns]
@@ -310,7 +313,9 @@ def _placement_hint(cells: list[object], below: list[tuple[int, list[object]]], 
             kind = next((key for key in ("received", "due", "finished") if key in wanted and key not in fixes), None)
         if kind in wanted and kind not in fixes:
             fixes[kind] = f'{kind} = ["{header}"]'
-    hint = f"cột chưa nhận ra / headers not placed: {', '.join(seen[:30]) or '-'}"
+    if not seen:
+        return ""
+    hint = f"cột chưa nhận ra / headers not placed: {', '.join(seen[:30])}"
     if fixes:
         hint += f"; thêm vào / add to [registry.columns]: {'; '.join(fixes.values())}"
     return hint
@@ -333,15 +338,16 @@ def parse_table(rows: list[tuple[int, list[object]]], config: dict,
     if header_at is None:
         top = [(position, cells) for position, (_, cells) in enumerate(rows[:HEADER_SEARCH_ROWS])]
         position, cells = max(top, key=lambda item: sum(not _empty([c]) for c in item[1]), default=(0, []))
-        hint = _placement_hint(cells, rows[position + 1:], _header_map(cells, config))
+        hint = _placement_hint(cells, rows[position + 1:], _header_map(cells, config), config) or \
+            "cột chưa nhận ra / headers not placed: -"
         raise RegistryError(f"không tìm thấy cột mã hồ sơ; {hint}",
                             f"no dossier code column found; {hint}",
                             "Thêm tên cột vào [registry.columns] trong tệp cấu hình như gợi ý trên.",
                             "Add the header to [registry.columns] in the configuration as suggested above.")
     missing = [field for field in FIELDS if field not in columns]
     if missing:
-        hint = _placement_hint(rows[header_at][1], rows[header_at + 1:], columns)
-        notes.append("thiếu cột / missing columns: " + ", ".join(missing) + f" ({hint})")
+        hint = _placement_hint(rows[header_at][1], rows[header_at + 1:], columns, config)
+        notes.append("thiếu cột / missing columns: " + ", ".join(missing) + (f" ({hint})" if hint else ""))
     read_columns = set(columns.values())
     kept: dict[str, dict] = {}
     lines_of: dict[str, list[int]] = {}
@@ -466,12 +472,16 @@ def _sheet_facts(path: Path, sheet_path: str) -> dict:
         for _, element in ElementTree.iterparse(handle):
             tag = element.tag.rpartition("}")[2]
             if tag == "c":
-                children = {child.tag.rpartition("}")[2] for child in element}
-                if children & {"v", "is", "f"} and element.get("r"):
+                children = {child.tag.rpartition("}")[2]: child for child in element}
+                if children.keys() & {"v", "is", "f"} and element.get("r"):
                     letters, row = coordinate_from_string(element.get("r"))
                     column = column_index_from_string(letters)
                     last_row, last_column = max(last_row, row), max(last_column, column)
-                    if "f" in children and not children & {"v", "is"}:
+                    # Writers put an empty <v/> after a formula they did not compute; only a
+                    # string result (t="str") may legitimately be empty.
+                    value = children.get("v")
+                    if "f" in children and "is" not in children and element.get("t") != "str" and \
+                            (value is None or not (value.text or "").strip()):
                         uncomputed.setdefault(row, []).append((column - 1, element.get("r")))
                 element.clear()
             elif tag == "row":
