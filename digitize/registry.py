@@ -467,22 +467,28 @@ def _sheet_facts(path: Path, sheet_path: str) -> dict:
     no computed value (line -> [(column index, reference)]). openpyxl's read-only mode gives
     neither merged ranges nor the formula behind a missing value."""
     last_row = last_column = 0
+    row = column = 0                   # where we are: `r` attributes are optional in the format
     merged, uncomputed = [], {}
     with zipfile.ZipFile(path) as archive, archive.open(sheet_path) as handle:
-        for _, element in ElementTree.iterparse(handle):
+        for event, element in ElementTree.iterparse(handle, events=("start", "end")):
             tag = element.tag.rpartition("}")[2]
+            if event == "start":
+                if tag == "row":
+                    row, column = int(element.get("r") or row + 1), 0
+                continue
             if tag == "c":
+                ref = element.get("r")
+                column = column_index_from_string(coordinate_from_string(ref)[0]) if ref else column + 1
+                ref = ref or f"{get_column_letter(column)}{row}"
                 children = {child.tag.rpartition("}")[2]: child for child in element}
-                if children.keys() & {"v", "is", "f"} and element.get("r"):
-                    letters, row = coordinate_from_string(element.get("r"))
-                    column = column_index_from_string(letters)
+                if children.keys() & {"v", "is", "f"}:
                     last_row, last_column = max(last_row, row), max(last_column, column)
                     # Writers put an empty <v/> after a formula they did not compute; only a
                     # string result (t="str") may legitimately be empty.
                     value = children.get("v")
                     if "f" in children and "is" not in children and element.get("t") != "str" and \
                             (value is None or not (value.text or "").strip()):
-                        uncomputed.setdefault(row, []).append((column - 1, element.get("r")))
+                        uncomputed.setdefault(row, []).append((column - 1, ref))
                 element.clear()
             elif tag == "row":
                 element.clear()
@@ -528,9 +534,7 @@ def read_xlsx(path: Path, config: dict) -> dict:
             notes.append(f"chỉ đọc {MAX_COLUMNS} cột đầu / only the first {MAX_COLUMNS} columns are read "
                          f"(the sheet reaches column {get_column_letter(facts['columns'])})")
         sheet.reset_dimensions()       # never trust <dimension>: A1:XFD1048576 would be 17 billion cells
-        grid = []
-        for row in sheet.iter_rows(max_col=width, max_row=facts["rows"], values_only=True):
-            grid.append(row)
+        grid = list(sheet.iter_rows(max_col=width, max_row=facts["rows"], values_only=True))
         _spread_merged(grid, facts["merged"], width)
     finally:
         workbook.close()
@@ -557,7 +561,7 @@ def read_registry(path: Path | str, config: dict) -> dict:
     if zipfile.is_zipfile(path):
         try:
             return read_xlsx(path, config)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, OSError, ValueError, TypeError, EOFError,
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, OSError, ValueError, EOFError,
                 ElementTree.ParseError) as error:
             reason = _cell_text(error, 200)
             raise RegistryError(f"không đọc được tệp Excel: {reason}", f"cannot read the Excel file: {reason}")

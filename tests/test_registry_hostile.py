@@ -308,3 +308,14 @@ def test_portal_timestamps_and_offsets_are_dates_in_vietnam():
     assert registry.parse_date(datetime(2024, 8, 12, 9, 0)) == "2024-08-12"
     with pytest.raises(ValueError):
         registry.parse_date("20241332000000")
+
+
+def test_a_sheet_written_without_cell_references_is_read(tmp_path, config):
+    """`r` attributes are optional in SpreadsheetML; some writers leave them out."""
+    def no_references(xml: bytes, out) -> None:
+        out.write(re.sub(rb'<(c|row) r="[A-Z]*\d+"', rb"<\1", xml))
+
+    path = rewrite_sheet(xlsx_bytes(table), tmp_path / "bare.xlsx", no_references)
+    assert b'<c r=' not in zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml")
+    result = registry.read_registry(path, config)
+    assert [(r["code"], r["received_date"]) for r in result["rows"]] == [(ROW[0], "2024-10-01")]
