@@ -85,7 +85,7 @@ def blank(cell: str) -> bool:
     return cell.replace("\x00", "").strip() == ""
 
 
-@settings(max_examples=12, deadline=timedelta(seconds=60), suppress_health_check=[HealthCheck.too_slow],
+@settings(max_examples=10, deadline=timedelta(seconds=60), suppress_health_check=[HealthCheck.too_slow],
           database=None)
 @given(exports())
 def test_any_export_is_imported_or_refused_with_every_line_accounted_for(export):
@@ -104,7 +104,9 @@ def test_any_export_is_imported_or_refused_with_every_line_accounted_for(export)
         lines = sum(not all(blank(cell) for cell in row) for row in rows)
         assert report["lines"] == lines
         assert lines == report["added"] + report["updated"] + report["unchanged"] + len(report["rejected"])
-        assert all(r["reason_vi"] and r["reason_en"] and 2 <= r["line"] <= len(rows) + 1 for r in report["rejected"])
+        # line numbers are the file's own lines (a quoted cell may span several)
+        assert all(r["reason_vi"] and r["reason_en"] and r["line"] >= 2 for r in report["rejected"])
+        assert len({r["line"] for r in report["rejected"]}) == len(report["rejected"])
         listed = run_digitize(["registry", "list", "--json"], folder / "home", timeout=60)
         assert listed.returncode == 0 and "Traceback" not in listed.stderr
-        assert len(listed.stdout.splitlines()) == report["added"]
+        assert len(listed.stdout.split("\n")) - 1 == report["added"]      # JSON lines (U+2028 stays raw)
