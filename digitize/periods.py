@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from .errors import BAD_ARGS, ConfigError, DigitizeError
+from .errors import BAD_ARGS, DigitizeError
 
 KINDS = ("month", "quarter", "year", "custom")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
@@ -49,9 +49,8 @@ class Period:
 
 
 def check_cutoff(cutoff_day: int) -> int:
-    """The configured cut-off day; a bad one is a configuration error (exit 9)."""
-    if not isinstance(cutoff_day, int) or isinstance(cutoff_day, bool) or not 1 <= cutoff_day <= 28:
-        raise ConfigError(
+    if not isinstance(cutoff_day, int) or not 1 <= cutoff_day <= 28:
+        raise PeriodError(
             f"Ngày chốt số liệu phải từ 1 đến 28, không phải {cutoff_day!r}.",
             f"The cut-off day must be between 1 and 28, not {cutoff_day!r}.",
             "Sửa [periods] cutoff_day trong tệp cấu hình.",

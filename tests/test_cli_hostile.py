@@ -74,16 +74,16 @@ def test_bad_numbers_on_the_command_line_are_exit_2(home):
                  ["process", "--workers", "100000", "x.jpg"]):
         run = run_digitize(args, home)
         refused(run, 2)
-        assert "--workers phải từ 0 đến 64" in run.stderr and "--workers must be 0 to 64" in run.stderr
+        assert "--workers phải từ 0 đến 256" in run.stderr and "--workers must be 0 to 256" in run.stderr
 
 
 def test_a_bad_setting_in_the_environment_is_exit_9_naming_it(home):
     run = run_digitize(["coverage"], home, DIGITIZE_PERIODS_CUTOFF_DAY="abc")
     refused(run, 9)
-    assert "DIGITIZE_PERIODS_CUTOFF_DAY='abc'" in run.stderr and "is not an integer" in run.stderr
+    assert "DIGITIZE_PERIODS_CUTOFF_DAY='abc'" in run.stderr and "must be a whole number" in run.stderr
     run = run_digitize(["coverage"], home, DIGITIZE_PERIODS_CUTOFF_DAY="40")
     refused(run, 9)
-    assert "cut-off day must be between 1 and 28, not 40" in run.stderr
+    assert "DIGITIZE_PERIODS_CUTOFF_DAY" in run.stderr and "40 is outside 1–28" in run.stderr
 
 
 def test_coverage_prints_registry_text_as_text_never_markup(tmp_path, home):

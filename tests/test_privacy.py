@@ -86,7 +86,7 @@ def test_the_watcher_log_formatter_escapes_tracebacks_too(tmp_path):
     """A traceback's lines follow their record indented, escaped and masked (real logging, real file)."""
     script = (
         "import logging, sys\n"
-        "from digitize.watch import setup_logging, LOG\n"
+        "from digitize.logs import setup_logging, LOG\n"
         "from pathlib import Path\n"
         "setup_logging(Path(sys.argv[1]))\n"
         "try:\n"
