@@ -24,7 +24,9 @@ import io
 import math
 import re
 import zipfile
+from itertools import chain, islice
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from xml.etree import ElementTree
@@ -56,6 +58,7 @@ STATUS_NAMES = {
 }
 DELIMITERS = (";", ",", "\t")
 HEADER_SEARCH_ROWS = 20
+HINT_ROWS = 50                            # rows below a header whose values suggest its field
 EXCEL_SERIAL_RANGE = (20000, 80000)     # 1954..2119: a bare number in a date column
 # The portal's dossier synchronisation writes local time (Asia/Ho_Chi_Minh, UTC+7 all year, no DST).
 VIETNAM = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
@@ -64,8 +67,9 @@ UNUSED_PORTAL_FIELDS = ("MaLinhVuc", "TenLinhVuc", "LoaiDoiTuong", "TrichYeuHoSo
 # Bounds ([registry] in the configuration overrides the first two).
 MAX_ROWS = 200_000
 MAX_MEGABYTES = 128
-MAX_COLUMNS = 256
+MAX_COLUMNS = 64                          # registry exports have 10-30; the portal's about 20
 MAX_ZIP_MEMBERS = 10_000
+MAX_MERGED_CELLS = 2_000_000              # cells merged ranges may cover (the work of spreading them)
 CELL_LIMIT = 1 << 20                      # characters in one CSV cell
 
 
@@ -212,7 +216,7 @@ def _check_received(line: int, code: str, received: str, notes: list[str]) -> di
     in_code, got = code_date(code), date.fromisoformat(received)
     if got == in_code:
         return None
-    if got.day <= 12 and (got.year, got.day, got.month) == (in_code.year, in_code.month, in_code.day):
+    if (got.year, got.day, got.month) == (in_code.year, in_code.month, in_code.day):
         return _rejection(
             line, code,
             f"ngày tiếp nhận {got:%d/%m/%Y} khác ngày trong mã hồ sơ {in_code:%d/%m/%Y}: có lẽ tệp ghi "
@@ -270,7 +274,7 @@ def _empty(cells) -> bool:
 
 def _guess(rows: list[tuple[int, list[object]]], index: int) -> str | None:
     """The config key a column's values look like (codes, CCCDs, dates), for the hint."""
-    values = [cells[index] for _, cells in rows[:50] if index < len(cells) and not _empty([cells[index]])]
+    values = [cells[index] for _, cells in rows[:HINT_ROWS] if index < len(cells) and not _empty([cells[index]])]
     if not values:
         return None
 
@@ -321,39 +325,44 @@ def _placement_hint(cells: list[object], below: list[tuple[int, list[object]]], 
     return hint
 
 
-def parse_table(rows: list[tuple[int, list[object]]], config: dict,
+def parse_table(rows: Iterable[tuple[int, list[object]]], config: dict,
                 uncomputed: dict[int, list[tuple[int, str]]] | None = None) -> dict:
-    """Registry rows from a table given as (line number, cells). The header is the
-    first of the top rows that names the code column (exports often put a title
-    above it). `uncomputed` maps a line to its formula cells that carry no computed
-    value, as (column index, cell reference): such a line is rejected when one of
-    them is in a column the import reads."""
+    """Registry rows from a table given as (line number, cells), read once as a stream:
+    only parsed rows are kept, never the table. The header is the first of the top rows
+    that names the code column (exports often put a title above it). `uncomputed` maps
+    a line to its formula cells that carry no computed value, as (column index, cell
+    reference): such a line is rejected when one of them is in a column the import reads."""
     notes: list[str] = []
+    rows = iter(rows)
+    top = list(islice(rows, HEADER_SEARCH_ROWS))
     header_at, columns = None, {}
-    for position, (_, cells) in enumerate(rows[:HEADER_SEARCH_ROWS]):
+    for position, (_, cells) in enumerate(top):
         columns = _header_map(cells, config)
         if "code" in columns:
             header_at = position
             break
     if header_at is None:
-        top = [(position, cells) for position, (_, cells) in enumerate(rows[:HEADER_SEARCH_ROWS])]
-        position, cells = max(top, key=lambda item: sum(not _empty([c]) for c in item[1]), default=(0, []))
-        hint = _placement_hint(cells, rows[position + 1:], _header_map(cells, config), config) or \
+        below = top + list(islice(rows, HINT_ROWS))
+        position, cells = max(enumerate(cells for _, cells in top),
+                              key=lambda item: sum(not _empty([c]) for c in item[1]), default=(0, []))
+        hint = _placement_hint(cells, below[position + 1:], _header_map(cells, config), config) or \
             "cột chưa nhận ra / headers not placed: -"
         raise RegistryError(f"không tìm thấy cột mã hồ sơ; {hint}",
                             f"no dossier code column found; {hint}",
                             "Thêm tên cột vào [registry.columns] trong tệp cấu hình như gợi ý trên.",
                             "Add the header to [registry.columns] in the configuration as suggested above.")
+    ahead = top[header_at + 1:] + list(islice(rows, HINT_ROWS))
+    body = chain(ahead, rows)
     missing = [field for field in FIELDS if field not in columns]
     if missing:
-        hint = _placement_hint(rows[header_at][1], rows[header_at + 1:], columns, config)
+        hint = _placement_hint(top[header_at][1], ahead, columns, config)
         notes.append("thiếu cột / missing columns: " + ", ".join(missing) + (f" ({hint})" if hint else ""))
     read_columns = set(columns.values())
     kept: dict[str, dict] = {}
     lines_of: dict[str, list[int]] = {}
     rejected = []
     lines = 0
-    for line, cells in rows[header_at + 1:]:
+    for line, cells in body:
         blank = [ref for index, ref in (uncomputed or {}).get(line, []) if index in read_columns]
         if _empty(cells) and not blank:
             continue
@@ -425,20 +434,22 @@ def read_csv(path: Path, config: dict) -> dict:
     if size > max_bytes:
         raise _too_big(size, max_bytes, "tệp CSV nặng", "the CSV file is")
     text, encoding = _decode(path.read_bytes())
+    if text.count("\n") >= max_rows:          # a CSV's rows are bounded by its lines, counted first
+        raise _too_many_rows(text.count("\n") + 1, max_rows)
     text = nfc(text).replace("\x00", "")
     csv.field_size_limit(CELL_LIMIT)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text))
-    rows = []
-    line = 1
-    try:
-        for cells in reader:
-            if len(rows) >= max_rows:
-                raise _too_many_rows(len(rows) + 1, max_rows)
-            rows.append((line, cells[:MAX_COLUMNS]))
-            line = reader.line_num + 1    # a quoted cell may span lines
-    except csv.Error as error:
-        raise RegistryError(f"tệp CSV hỏng ở dòng {line}: {error}", f"broken CSV at line {line}: {error}") from None
-    result = parse_table(rows, config)
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        line = 1
+        try:
+            for cells in reader:
+                yield line, cells[:MAX_COLUMNS]
+                line = reader.line_num + 1    # a quoted cell may span lines
+        except csv.Error as error:
+            raise RegistryError(f"tệp CSV hỏng ở dòng {line}: {error}", f"broken CSV at line {line}: {error}") from None
+
+    result = parse_table(rows(), config)
     result["encoding"] = encoding
     if encoding == "cp1258":
         result["notes"].insert(0, "tệp không phải UTF-8, đọc theo Windows-1258 / "
@@ -497,19 +508,32 @@ def _sheet_facts(path: Path, sheet_path: str) -> dict:
     return {"rows": last_row, "columns": last_column, "merged": merged, "uncomputed": uncomputed}
 
 
-def _spread_merged(grid: list[list[object]], merged: list[tuple[int, int, int, int]], width: int) -> None:
-    """A merged cell holds its value in the top-left corner only: spread it over its range,
-    clipped to the rows read and to `width` columns (a range may start past a row's last cell)."""
-    for min_col, min_row, max_col, max_row in merged:
-        if min_row > len(grid) or min_col > width:
-            continue
-        max_col = min(max_col, width)
-        corner = grid[min_row - 1]
-        value = corner[min_col - 1] if min_col - 1 < len(corner) else None
-        for r in range(min_row - 1, min(max_row, len(grid))):
-            grid[r] = list(grid[r]) + [None] * (max_col - len(grid[r]))
-            for c in range(min_col - 1, max_col):
-                grid[r][c] = value
+def _merged_area(merged: list[tuple[int, int, int, int]], rows: int, width: int) -> int:
+    """Cells the merged ranges cover within `rows` x `width`: the work of spreading them."""
+    return sum(max(0, min(max_row, rows) - min_row + 1) * max(0, min(max_col, width) - min_col + 1)
+               for min_col, min_row, max_col, max_row in merged)
+
+
+def _spread_merged(rows: Iterable[tuple[int, tuple]], merged: list[tuple[int, int, int, int]],
+                   width: int) -> Iterator[tuple[int, tuple | list]]:
+    """The rows with each merged range's value (held by its top-left cell only) spread over the
+    range, clipped to `width` columns; a range may start past a row's last cell. Streamed: a
+    range is active from its first row to its last, its value taken when its first row passes."""
+    pending = sorted((r for r in merged if r[0] <= width), key=lambda r: r[1])
+    active: list[tuple[int, int, int, object]] = []        # (first column, last column, last row, value)
+    at = 0
+    for number, row in rows:
+        active = [span for span in active if span[2] >= number]
+        while at < len(pending) and pending[at][1] <= number:
+            min_col, min_row, max_col, max_row = pending[at]
+            at += 1
+            value = row[min_col - 1] if min_row == number and min_col - 1 < len(row) else None
+            active.append((min_col, min(max_col, width), max_row, value))
+        if active:
+            row = list(row) + [None] * (max(span[1] for span in active) - len(row))
+            for min_col, max_col, _, value in active:
+                row[min_col - 1:max_col] = [value] * (max_col - min_col + 1)
+        yield number, row
 
 
 def read_xlsx(path: Path, config: dict) -> dict:
@@ -533,13 +557,16 @@ def read_xlsx(path: Path, config: dict) -> dict:
         if facts["columns"] > MAX_COLUMNS:
             notes.append(f"chỉ đọc {MAX_COLUMNS} cột đầu / only the first {MAX_COLUMNS} columns are read "
                          f"(the sheet reaches column {get_column_letter(facts['columns'])})")
+        area = _merged_area(facts["merged"], facts["rows"], width)
+        if area > MAX_MERGED_CELLS:
+            raise RegistryError(f"các ô gộp phủ {area} ô, vượt giới hạn {MAX_MERGED_CELLS}",
+                                f"merged cells cover {area} cells, over the {MAX_MERGED_CELLS} limit",
+                                "Bỏ gộp ô (Unmerge) trong Excel rồi xuất lại.", "Unmerge the cells in Excel and export again.")
         sheet.reset_dimensions()       # never trust <dimension>: A1:XFD1048576 would be 17 billion cells
-        grid = list(sheet.iter_rows(max_col=width, max_row=facts["rows"], values_only=True))
-        _spread_merged(grid, facts["merged"], width)
+        rows = enumerate(sheet.iter_rows(max_col=width, max_row=facts["rows"], values_only=True), 1)
+        result = parse_table(_spread_merged(rows, facts["merged"], width), config, uncomputed=facts["uncomputed"])
     finally:
         workbook.close()
-    result = parse_table([(number, list(cells)) for number, cells in enumerate(grid, 1)], config,
-                         uncomputed=facts["uncomputed"])
     result["notes"] = notes + result["notes"]
     result["encoding"] = None
     result["sheet"] = sheet.title

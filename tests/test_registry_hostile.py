@@ -319,3 +319,28 @@ def test_a_sheet_written_without_cell_references_is_read(tmp_path, config):
     assert b'<c r=' not in zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml")
     result = registry.read_registry(path, config)
     assert [(r["code"], r["received_date"]) for r in result["rows"]] == [(ROW[0], "2024-10-01")]
+
+
+def test_merged_ranges_over_a_whole_sheet_are_refused_not_spread(tmp_path):
+    """One merge over 64 columns x 100000 rows (64 x 99998 cells to fill) in a few-KB file."""
+    def merge_everything(xml: bytes, out) -> None:
+        far = b'<row r="100000"><c r="A100000" t="inlineStr"><is><t>x</t></is></c></row></sheetData>'
+        out.write(xml.replace(b"</sheetData>", far + b'<mergeCells count="1"><mergeCell ref="A3:BL100000"/>'
+                                                      b"</mergeCells>", 1))
+
+    def wide(sheet) -> None:
+        table(sheet, [[*HEADER, *(f"c{n}" for n in range(56))], ROW])
+
+    path = rewrite_sheet(xlsx_bytes(wide), tmp_path / "merged.xlsx", merge_everything)
+    run = run_import(tmp_path / "home", path, memory_limit=2 << 30)
+    assert run["code"] == 4 and "Traceback" not in run["stderr"], run["stderr"]
+    assert "merged cells cover 6399872 cells, over the 2000000 limit" in run["stderr"]
+    assert run["seconds"] < 20 and run["peak_mb"] < 400
+
+
+def test_a_csv_with_more_lines_than_the_bound_is_refused_before_parsing(tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text(";".join(HEADER) + "\n" + (";".join(ROW) + "\n") * 200_000, encoding="utf-8")
+    run = run_import(tmp_path / "home", path, memory_limit=2 << 30)
+    assert run["code"] == 4 and "over the 200000-row limit" in run["stderr"]
+    assert run["seconds"] < 15
