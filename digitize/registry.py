@@ -64,9 +64,7 @@ EXCEL_SERIAL_RANGE = (20000, 80000)     # 1954..2119: a bare number in a date co
 VIETNAM = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 # Portal fields the catalogue does not keep: recognised, so they are not reported as unplaced.
 UNUSED_PORTAL_FIELDS = ("MaLinhVuc", "TenLinhVuc", "LoaiDoiTuong", "TrichYeuHoSo", "HinhThuc", "DonViXuLy", "STT")
-# Bounds ([registry] in the configuration overrides the first two).
-MAX_ROWS = 200_000
-MAX_MEGABYTES = 128
+# Bounds; rows and megabytes are settings ([registry] max_rows, max_megabytes).
 MAX_COLUMNS = 64                          # registry exports have 10-30; the portal's about 20
 MAX_ZIP_MEMBERS = 10_000
 MAX_MERGED_CELLS = 2_000_000              # cells merged ranges may cover (the work of spreading them)
@@ -83,8 +81,7 @@ class RegistryError(DigitizeError):
 
 def _bounds(config: dict) -> tuple[int, int]:
     """(largest row count, largest size in bytes) for this site."""
-    section = config.get("registry", {})
-    return int(section.get("max_rows", MAX_ROWS)), int(section.get("max_megabytes", MAX_MEGABYTES)) << 20
+    return config["registry"]["max_rows"], config["registry"]["max_megabytes"] << 20
 
 
 def _too_big(size: int, limit: int, what_vi: str, what_en: str) -> RegistryError:
