@@ -5,6 +5,7 @@ import argparse
 import json
 import sqlite3
 import sys
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -12,14 +13,39 @@ from . import __version__, assemble, codes, config as site_config, coversheet, e
 from . import periods as period_rules, registry, reports, reprocess, status, store
 from .files import apply_umask, write_bytes_atomic
 from .models import DONE, DocumentResult, LinkDecision
-from .privacy import mask_cccd, mask_ids
+from .privacy import mask_cccd, masked_data, shown
 from .pipelines import load_pipeline
 
 SCAN_SUFFIXES = {".pdf", ".tif", ".tiff", ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".heic", ".heif"}
+MAX_WORKERS = site_config.RANGES["processing.workers"][1]
+SQLITE_MAX_ID = 2 ** 63 - 1
+
+
+def _json_line(payload) -> str:
+    """One JSON line as printed: every ID-like run masked (privacy)."""
+    return json.dumps(masked_data(payload), ensure_ascii=False)
 
 
 def _emit(args: argparse.Namespace, payload: dict, line: str) -> None:
-    print(json.dumps(payload, ensure_ascii=False) if getattr(args, "json", False) else line, flush=True)
+    """`line` must already be built from privacy.shown values."""
+    print(_json_line(payload) if getattr(args, "json", False) else line, flush=True)
+
+
+@contextmanager
+def _writing(target: Path):
+    """An output the OS refuses (read-only, a file in the way, a folder where a file goes) is exit 5."""
+    try:
+        yield
+    except OSError as error:
+        vi = en = error.strerror or str(error)
+        if isinstance(error, (FileExistsError, NotADirectoryError)):
+            vi, en = "một tệp nằm ở chỗ cần thư mục", "a file stands where a folder is needed"
+        elif isinstance(error, IsADirectoryError):
+            vi, en = "đây là một thư mục, cần tên tệp", "that is a folder, a file name is needed"
+        raise errors.OutputError(f"Không ghi được {shown(target)}: {vi}", f"Cannot write {shown(target)}: {en}",
+                                 "Chọn --out là một nơi ghi được (tệp cho báo cáo, thư mục cho process/report).",
+                                 "Point --out at a writable place (a file for reports, a folder for process/report).",
+                                 ) from None
 
 
 def expand_inputs(paths: list[str]) -> list[Path]:
@@ -48,28 +74,30 @@ def cmd_paths(args: argparse.Namespace, config: dict) -> int:
 
 def _process_line(result: DocumentResult) -> str:
     if result.status != DONE:
-        return mask_ids(f"{result.status:15} {result.source}: {result.error}")
-    lines = [f"xong / done     {result.source} ({len(result.pages)} trang/pages)"]
+        return f"{result.status:15} {shown(result.source)}: {shown(result.error)}"
+    lines = [f"xong / done     {shown(result.source)} ({len(result.pages)} trang/pages)"]
     for part in result.parts:
         state = (f"hồ sơ / dossier {part.dossier}" if part.link.status == "linked"
                  else "chờ xem xét / needs review" if part.link.status == "review"
                  else "chưa liên kết / not linked")
-        lines.append(f"    trang/pages {part.first_page}-{part.last_page} → {part.output} [{state}]")
+        lines.append(f"    trang/pages {part.first_page}-{part.last_page} → {shown(part.output)} [{state}]")
         if part.signature and part.signature.status == "pending":
-            lines.append(f"    chưa ký / not signed: {part.signature.reason}")
-        lines.extend(f"    ! {warning['message']}" for warning in part.warnings)
-    return mask_ids("\n".join(lines))
+            lines.append(f"    chưa ký / not signed: {shown(part.signature.reason)}")
+        lines.extend(f"    ! {shown(warning['message'])}" for warning in part.warnings)
+    return "\n".join(lines)
 
 
 def cmd_process(args: argparse.Namespace, config: dict) -> int:
     pipeline = load_pipeline(args.pipeline or config["processing"]["pipeline"])
     programs.versions(pipeline["ocr"]["lang"])
     paths = site_config.resolve_paths(config)
-    site_config.ensure_folders(paths)
+    with _writing(paths["home"]):
+        site_config.ensure_folders(paths)
     # Into the archive, documents are filed by dossier and month; --out keeps them together there.
     destination = jobs.Destination(Path(args.out).absolute(), filed=False) if args.out \
         else jobs.Destination(paths["archive"])
-    destination.root.mkdir(parents=True, exist_ok=True)
+    with _writing(destination.root):
+        destination.root.mkdir(parents=True, exist_ok=True)
     inputs = expand_inputs(args.paths)
     if not inputs:
         print("Không có tệp nào để xử lý. / No files to process.", file=sys.stderr)
@@ -88,8 +116,9 @@ def cmd_process(args: argparse.Namespace, config: dict) -> int:
 
 
 def _write_report(data: bytes, out: Path) -> None:
-    write_bytes_atomic(out, data)
-    print(f"Đã ghi / written: {out}", file=sys.stderr)
+    with _writing(out):
+        write_bytes_atomic(out, data)
+    print(f"Đã ghi / written: {shown(out)}", file=sys.stderr)
 
 
 def cmd_coverage(args: argparse.Namespace, config: dict) -> int:
@@ -137,7 +166,7 @@ def cmd_watch(args: argparse.Namespace, config: dict) -> int:
 
 def cmd_status(args: argparse.Namespace, config: dict) -> int:
     report = status.status(config)
-    print(json.dumps(report, ensure_ascii=False) if args.json else status.format_status(report))
+    print(_json_line(report) if args.json else status.format_status(report))
     return errors.OK
 
 
@@ -163,18 +192,21 @@ def cmd_registry_import(args: argparse.Namespace, config: dict) -> int:
     conn = _catalogue(config)
     counts = store.upsert_dossiers(conn, result["rows"])
     relinked = filing.link_waiting(conn, site_config.resolve_paths(config)["archive"])
-    payload = {"file": str(args.file), "encoding": result["encoding"], "added": counts["added"],
-               "updated": counts["updated"], "unchanged": counts["unchanged"], "rejected": result["rejected"],
-               "duplicates": result["duplicates"], "notes": result["notes"], "relinked": relinked}
+    # Every data line is one of added, updated, unchanged or rejected: lines is their sum.
+    payload = {"file": str(args.file), "encoding": result["encoding"], "lines": result["lines"],
+               "added": counts["added"], "updated": counts["updated"], "unchanged": counts["unchanged"],
+               "rejected": result["rejected"], "duplicates": result["duplicates"], "notes": result["notes"],
+               "relinked": relinked}
     if args.json:
-        print(json.dumps(payload, ensure_ascii=False))
+        print(_json_line(payload))
         return errors.OK
-    print(f"Thêm mới / added: {counts['added']}  Cập nhật / updated: {counts['updated']}  "
+    print(f"Dòng dữ liệu / data lines: {result['lines']}  "
+          f"Thêm mới / added: {counts['added']}  Cập nhật / updated: {counts['updated']}  "
           f"Không đổi / unchanged: {counts['unchanged']}  Bị loại / rejected: {len(result['rejected'])}")
     for row in result["rejected"]:
-        print(f"  dòng / line {row['line']}: {row['reason_vi']} / {row['reason_en']}")
+        print(f"  dòng / line {row['line']}: {shown(row['reason_vi'])} / {shown(row['reason_en'])}")
     for note in result["notes"]:
-        print(f"  lưu ý / note: {note}")
+        print(f"  lưu ý / note: {shown(note)}")
     for item in relinked:
         print(f"  đã liên kết / linked: tài liệu / document {item['document']} → {item['dossier']}")
     return errors.OK
@@ -190,10 +222,10 @@ def cmd_registry_list(args: argparse.Namespace, config: dict) -> int:
     for row in rows:
         row["cccd"] = mask_cccd(row["cccd"])
         if args.json:
-            print(json.dumps(row, ensure_ascii=False))
+            print(_json_line(row))
         else:
             print(f"{row['code']:28} {row['received_date'] or '':10} {str(row['status'] or ''):>3}  "
-                  f"{row['applicant'] or '':28} {row['procedure_name'] or ''}")
+                  f"{shown(row['applicant']):28} {shown(row['procedure_name'])}")
     if not args.json:
         print(f"{len(rows)} hồ sơ / dossiers", file=sys.stderr)
     return errors.OK
@@ -202,21 +234,21 @@ def cmd_registry_list(args: argparse.Namespace, config: dict) -> int:
 def cmd_review(args: argparse.Namespace, config: dict) -> int:
     documents = store.documents_in_review(_catalogue(config))
     for document in documents:
-        shown = {"id": document["id"], "source": document["source"], "output": document["output"],
+        waiting = {"id": document["id"], "source": document["source"], "output": document["output"],
                  "kind": document["kind"], "first_page": document["first_page"],
                  "candidates": document["candidates"] or [], "warnings": document["warnings"] or []}
         if args.json:
-            print(json.dumps(shown, ensure_ascii=False))
+            print(_json_line(waiting))
             continue
-        print(f"#{document['id']}  {Path(document['source']).name} (trang / page {document['first_page']}, "
-              f"{document['kind'] or 'other'})")
-        for warning in shown["warnings"]:
-            print(f"    ! {warning['message']}")
+        print(f"#{document['id']}  {shown(Path(document['source']).name)} "
+              f"(trang / page {document['first_page']}, {document['kind'] or 'other'})")
+        for warning in waiting["warnings"]:
+            print(f"    ! {shown(warning['message'])}")
         if document["link_status"] != "review":
             continue  # here for its pages (rescan them), its link is settled
-        for candidate in shown["candidates"]:
-            print(f"    {candidate['code']}  {candidate['score']:.2f}  " + "; ".join(candidate["evidence"]))
-        if not shown["candidates"]:
+        for candidate in waiting["candidates"]:
+            print(f"    {candidate['code']}  {candidate['score']:.2f}  " + shown("; ".join(candidate["evidence"])))
+        if not waiting["candidates"]:
             print("    (không có ứng viên / no candidates)")
     if not args.json:
         print(f"{len(documents)} tài liệu chờ xem xét / documents waiting for review. "
@@ -264,12 +296,13 @@ def cmd_coversheet(args: argparse.Namespace, config: dict) -> int:
     wanted = [_dossier_code(text) for text in args.codes]
     conn = _catalogue(config)
     known = {code: row for code in wanted if (row := store.get_dossier(conn, code))}
-    out = coversheet.write_cover_sheets(wanted, known, Path(args.out))
+    with _writing(Path(args.out)):
+        out = coversheet.write_cover_sheets(wanted, known, Path(args.out))
     for code in wanted:
         if code not in known:
             print(f"lưu ý / note: {code} chưa có trong sổ, phiếu chỉ có mã / not in the registry, sheet shows the code only",
                   file=sys.stderr)
-    print(f"Đã ghi / written: {out} ({len(wanted)} phiếu / sheets)")
+    print(f"Đã ghi / written: {shown(out)} ({len(wanted)} phiếu / sheets)")
     return errors.OK
 
 
@@ -432,11 +465,11 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--json", action="store_true", help="one JSON object per document")
     review.set_defaults(handler=cmd_review)
     by_hand = commands.add_parser("link", help="link a document to a dossier by hand")
-    by_hand.add_argument("document", type=int, metavar="DOC", help="document number (see: digitize review)")
+    by_hand.add_argument("document", type=_document_number, metavar="DOC", help="document number (see: digitize review)")
     by_hand.add_argument("dossier", metavar="DOSSIER", help="dossier code")
     by_hand.set_defaults(handler=cmd_link)
     unlink = commands.add_parser("unlink", help="remove a document's link by hand")
-    unlink.add_argument("document", type=int, metavar="DOC")
+    unlink.add_argument("document", type=_document_number, metavar="DOC")
     unlink.set_defaults(handler=cmd_unlink)
     sheets = commands.add_parser("coversheet", help="print cover sheets that separate dossiers in one feed")
     sheets.add_argument("codes", nargs="+", metavar="CODE")
@@ -485,8 +518,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _document_number(text: str) -> int:
+    """A document number as the catalogue can hold it (SQLite integers are 64-bit)."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= SQLITE_MAX_ID:
+        raise argparse.ArgumentTypeError(f"số tài liệu không hợp lệ / not a document number: {text!r} "
+                                         "(xem / see: digitize review)")
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    workers = getattr(args, "workers", None)
+    if workers is not None and not 0 <= workers <= MAX_WORKERS:
+        parser.error(f"--workers phải từ 0 đến {MAX_WORKERS} (0 = theo cấu hình) / "
+                     f"--workers must be 0 to {MAX_WORKERS} (0 = as configured), not {workers}")
     try:
         config = site_config.load_config()
         apply_umask(int(config["paths"]["umask"], 8))
@@ -498,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Đã dừng. / Interrupted.", file=sys.stderr)
         return errors.INTERRUPTED
-    print(f"lỗi / error: {error.one_line()}\n  → {error.advice_vi} / {error.advice_en}", file=sys.stderr)
+    print(f"lỗi / error: {shown(error.one_line())}\n  → {error.advice_vi} / {error.advice_en}", file=sys.stderr)
     return error.exit_code
 
 

@@ -1,22 +1,32 @@
 """The watcher's log: a rotating file under home/logs and stderr (journald under systemd),
-every line masked (privacy.mask_ids) so no path or message leaks a CCCD."""
+every line masked and escaped (privacy.shown) so no path or message leaks a CCCD or forges a line."""
 from __future__ import annotations
 
+import copy
 import logging
 import logging.handlers
 from pathlib import Path
 
-from .privacy import mask_ids
+from .privacy import shown
 
 LOG = logging.getLogger("digitize.watch")
 LOG_BYTES, LOG_BACKUPS = 5_000_000, 5
 
 
 class MaskingFormatter(logging.Formatter):
-    """Masks the whole formatted line, tracebacks included, so no path or message leaks a CCCD."""
+    """One log record, one line: its message with control characters escaped (a newline in a
+    file name cannot forge a record) and IDs masked. A traceback follows on lines indented by
+    four spaces, each escaped and masked, so none can pass for a record."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return mask_ids(super().format(record))
+        line = copy.copy(record)
+        line.msg, line.args = shown(record.getMessage()), None
+        line.exc_info, line.exc_text, line.stack_info = None, None, None
+        text = super().format(line)
+        extra = [self.formatException(record.exc_info) if record.exc_info else record.exc_text,
+                 self.formatStack(record.stack_info) if record.stack_info else None]
+        lines = [shown(part) for block in extra if block for part in block.splitlines()]
+        return "\n".join([text, *("    " + part for part in lines)])
 
 
 def setup_logging(home: Path) -> None:

@@ -14,9 +14,14 @@ cut-off: "from the 15th of the month before the period to the 14th of the
 period's last month". A day on or after the 15th therefore belongs to the
 NEXT month's period (2024-09-20 is in 2024-10 and in 2024-Q4).
 The cut-off is limited to 1..28 so that every month has that day.
+
+Years run 0001..9999 (Python's dates): `9999-Q4` ends on 9999-12-31; a period
+that would start before 0001-01-01 (year 1 with a cut-off past 1) is refused
+with a PeriodError (exit 2), never an overflow.
 """
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -59,6 +64,11 @@ def _shift_month(year: int, month: int, delta: int) -> tuple[int, int]:
     return index // 12, index % 12 + 1
 
 
+def _out_of_range(label: str) -> PeriodError:
+    return PeriodError(f"Kỳ báo cáo {label} nằm ngoài khoảng ngày 01/01/0001 - 31/12/9999.",
+                       f"The period {label} falls outside 0001-01-01 .. 9999-12-31.")
+
+
 def _month_start(year: int, month: int, cutoff_day: int) -> date:
     """First day of the period labelled year-month."""
     if cutoff_day == 1:
@@ -67,10 +77,16 @@ def _month_start(year: int, month: int, cutoff_day: int) -> date:
     return date(before_year, before_month, cutoff_day)
 
 
+def _month_end(year: int, month: int, cutoff_day: int) -> date:
+    """Last day of the period labelled year-month (computed without the month after it,
+    so 9999-12 has an end)."""
+    return date(year, month, cutoff_day - 1 if cutoff_day > 1 else calendar.monthrange(year, month)[1])
+
+
 def _span(label: str, kind: str, first: tuple[int, int], last: tuple[int, int], cutoff_day: int) -> Period:
-    after_year, after_month = _shift_month(*last, 1)
-    end = _month_start(after_year, after_month, cutoff_day) - timedelta(days=1)
-    return Period(label, kind, _month_start(*first, cutoff_day), end)
+    if not 1 <= first[0] <= last[0] <= 9999 or (first == (1, 1) and cutoff_day > 1):
+        raise _out_of_range(label)
+    return Period(label, kind, _month_start(*first, cutoff_day), _month_end(*last, cutoff_day))
 
 
 def month(year: int, month_no: int, cutoff_day: int = 1) -> Period:
@@ -153,8 +169,11 @@ def preceding(period: Period, count: int, cutoff_day: int = 1) -> list[Period]:
     if period.kind == "custom":
         return [period]
     periods = [period]
-    while len(periods) < count:
-        periods.insert(0, containing(periods[0].start - timedelta(days=1), period.kind, cutoff_day))
+    while len(periods) < count and periods[0].start > date.min:
+        try:
+            periods.insert(0, containing(periods[0].start - timedelta(days=1), period.kind, cutoff_day))
+        except PeriodError:     # the period before would start before year 1: the history stops here
+            break
     return periods
 
 

@@ -15,7 +15,7 @@ import shutil
 from datetime import date
 from decimal import Decimal
 
-from . import coverage, periods as period_rules, store
+from . import coverage, periods as period_rules, privacy, store
 from .periods import Period
 
 CHART_PERIODS = 8
@@ -229,37 +229,43 @@ TEXT_WIDTHS = {"period": 8, "procedure_code": 9, "procedure_name": 18, "officer"
 
 
 def to_table(report: dict, lang: str = "vi", width: int | None = None) -> str:
-    """Aligned terminal tables (rich) for the IT officer; at least 200 columns wide, even through a pipe."""
+    """Aligned terminal tables (rich) for the IT officer; at least 200 columns wide, even through a pipe.
+    Every cell is a rich Text of privacy.for_terminal: data is never read as markup
+    (`[/b]` cannot crash it, `[chủ hộ]` stays), escapes and control characters are dropped."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    def cell(value) -> Text:
+        return Text(privacy.for_terminal(value))
 
     width = width or max(shutil.get_terminal_size((200, 24)).columns, 200)
     console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False)
     for key, columns, rows in sections(report):
-        table = Table(title=t(key, lang), title_justify="left", show_lines=False)
+        table = Table(title=cell(t(key, lang)), title_justify="left", show_lines=False)
         hidden = {"no_due_date", "pass", "result_pass", "timely_pass"}
         if key != "summary" and len(report["periods"]) == 1:
             hidden.add("period")        # one period: the summary above names it
         shown = [c for c in columns if c not in hidden]
         for column in shown:
             header = SHORT[column][0 if lang == "vi" else 1] if column in SHORT else t(column, lang)
-            table.add_column(header, justify="right" if column in NUMERIC else "left", overflow="fold",
+            table.add_column(cell(header), justify="right" if column in NUMERIC else "left", overflow="fold",
                              no_wrap=column in RATE_COLUMNS, min_width=TEXT_WIDTHS.get(column))
         limit = 50 if key == "missing" else None
         for row in rows[:limit]:
-            table.add_row(*[_table_cell(column, row, lang) for column in shown])
+            table.add_row(*[cell(_table_cell(column, row, lang)) for column in shown])
         console.print(table)
         if limit and len(rows) > limit:
-            console.print(t("more", lang).format(n=len(rows) - limit))
+            console.print(cell(t("more", lang).format(n=len(rows) - limit)))
         if key == "missing" and not rows:
-            console.print(_nothing_missing(report, lang))
+            console.print(cell(_nothing_missing(report, lang)))
     problems = problem_rows(report, lang)
     if problems:
-        table = Table(title=t("problems", lang), title_justify="left")
+        table = Table(title=cell(t("problems", lang)), title_justify="left")
         for column in ("code", "problem", "detail"):
-            table.add_column(t(column, lang), overflow="fold")
+            table.add_column(cell(t(column, lang)), overflow="fold")
         for row in problems:
-            table.add_row(*(str(row[c] or "") for c in ("code", "problem", "detail")))
+            table.add_row(*(cell(row[c]) for c in ("code", "problem", "detail")))
         console.print(table)
     return console.file.getvalue()
 

@@ -17,7 +17,7 @@ from . import config as site_config, intake, store
 from .errors import CatalogueError
 from .files import PARTIAL
 from .logs import LOG
-from .privacy import mask_ids
+from .privacy import shown
 
 HEARTBEAT_SECONDS = 2.0
 
@@ -131,4 +131,4 @@ def format_status(report: dict) -> str:
          f"{last['created_at']} {last['source']}: {last['error']}" if last else "-"),
     ]
     width = max(len(label) for label, _ in rows)
-    return mask_ids("\n".join(f"{label:<{width}}  {value}" for label, value in rows))
+    return "\n".join(f"{label:<{width}}  {shown(value)}" for label, value in rows)
