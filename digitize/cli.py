@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sqlite3
 import sys
 from datetime import date
@@ -22,10 +24,19 @@ def _emit(args: argparse.Namespace, payload: dict, line: str) -> None:
     print(json.dumps(payload, ensure_ascii=False) if getattr(args, "json", False) else line, flush=True)
 
 
+class UsageError(errors.DigitizeError):
+    exit_code = errors.BAD_ARGS
+
+
 def expand_inputs(paths: list[str]) -> list[Path]:
-    """Files as given; folders walked for scans, in a stable order."""
+    """Files as given; folders walked for scans, in a stable order.
+
+    An empty argument is refused: Path("") is the current folder, and walking it is never what was meant."""
     found: list[Path] = []
     for raw in paths:
+        if not raw.strip():
+            raise UsageError("Đường dẫn rỗng.", "An empty path was given.",
+                             "Ghi rõ tệp hoặc thư mục cần xử lý.", "Name the files or folders to process.")
         path = Path(raw)
         if path.is_dir():
             found.extend(sorted(p for p in path.rglob("*")
@@ -79,11 +90,13 @@ def cmd_process(args: argparse.Namespace, config: dict) -> int:
     conn = store.connect(paths["catalogue"])
     exit_code = errors.OK
     intakes = [jobs.Intake(path, str(path.absolute()), original=str(path.absolute())) for path in inputs]
-    for _, result in jobs.process(intakes, run, conn):
-        if result.status != DONE:
-            jobs.record_failure(conn, result, pipeline, None, result.source)
-            exit_code = exit_code or result.exit_code
-        _emit(args, result.to_json(), _process_line(result))
+    # Interrupted, the results are closed at once: pages in flight finish, work folders go.
+    with contextlib.closing(jobs.process(intakes, run, conn)) as results:
+        for _, result in results:
+            if result.status != DONE:
+                jobs.record_failure(conn, result, pipeline, None, result.source)
+                exit_code = exit_code or result.exit_code
+            _emit(args, result.to_json(), _process_line(result))
     return exit_code
 
 
@@ -142,10 +155,6 @@ def cmd_status(args: argparse.Namespace, config: dict) -> int:
 
 
 # --- registry, review and linking (issue 3) ---
-class UsageError(errors.DigitizeError):
-    exit_code = errors.BAD_ARGS
-
-
 def _catalogue(config: dict):
     return store.connect(site_config.resolve_paths(config)["catalogue"])
 
@@ -487,6 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # SIGTERM (systemd, kill, a job scheduler) stops a command as Ctrl-C does: cleanly, exit 130.
+    # The watcher installs its own handler (finish the pages in flight, exit 0).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         config = site_config.load_config()
         apply_umask(int(config["paths"]["umask"], 8))
