@@ -73,6 +73,7 @@ def _process_line(result: DocumentResult) -> str:
 
 
 def cmd_process(args: argparse.Namespace, config: dict) -> int:
+    inputs = expand_inputs(args.paths)
     pipeline = load_pipeline(args.pipeline or config["processing"]["pipeline"])
     programs.versions(pipeline["ocr"]["lang"])
     paths = site_config.resolve_paths(config)
@@ -81,7 +82,6 @@ def cmd_process(args: argparse.Namespace, config: dict) -> int:
     destination = jobs.Destination(Path(args.out).absolute(), filed=False) if args.out \
         else jobs.Destination(paths["archive"])
     destination.root.mkdir(parents=True, exist_ok=True)
-    inputs = expand_inputs(args.paths)
     if not inputs:
         print("Không có tệp nào để xử lý. / No files to process.", file=sys.stderr)
         return errors.BAD_ARGS
