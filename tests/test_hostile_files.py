@@ -10,7 +10,7 @@ with bytes overwritten, empty, or replaced by noise. After every run:
     reported with a documented exit code (process), or untouched in the inbox (junk);
   - no traceback on stderr or in the log; only documented exit codes;
   - nothing written outside the home (and --out), the sources of `process` unchanged.
-Bounded in time: ten examples a test, one command run per example (well under two minutes
+Bounded in time: eight examples a test, one command run per example (well under two minutes
 in all); set DIGITIZE_HOSTILE_EXAMPLES for a longer hunt.
 The registry import has its own property test; this one is about files.
 """
@@ -41,7 +41,7 @@ from tools import synth
 from .conftest import DIGITIZE, PROJECT_ROOT
 
 # About 4 s an example here; DIGITIZE_HOSTILE_EXAMPLES=200 for a long hunt.
-RUNS = settings(max_examples=int(os.environ.get("DIGITIZE_HOSTILE_EXAMPLES", "10")), deadline=None, database=None, print_blob=True,
+RUNS = settings(max_examples=int(os.environ.get("DIGITIZE_HOSTILE_EXAMPLES", "8")), deadline=None, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 # A run of `process` on files may end with these (README, exit codes): bad input, engine, encrypted.
 PROCESS_EXITS = {errors.OK, errors.INPUT_FILE, errors.ENGINE_FAILED, errors.ENCRYPTED_PDF}
