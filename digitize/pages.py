@@ -116,7 +116,7 @@ def check_regular(path: Path) -> None:
                              "Not a regular file (a pipe, device or socket): not read.")
 
 
-def check_page_count(count: int, processing: dict) -> None:
+def _check_page_count(count: int, processing: dict) -> None:
     if count > int(processing["max_pages"]):
         raise InputFileError(
             f"Tệp có quá nhiều trang (hơn {processing['max_pages']:,} trang).",
@@ -125,7 +125,7 @@ def check_page_count(count: int, processing: dict) -> None:
             "Split the file into smaller files and drop them into the inbox again.")
 
 
-def check_page(width_px: float, height_px: float, dpi: float, processing: dict, page: int = 1) -> None:
+def _check_page(width_px: float, height_px: float, dpi: float, processing: dict, page: int = 1) -> None:
     """One page of width_px × height_px read at `dpi` is within the [processing] bounds."""
     short, long = sorted((width_px, height_px))
     where_vi, where_en = f"Trang {page}", f"Page {page}"
@@ -197,9 +197,9 @@ def inspect(path: Path, config: dict, force: bool = False) -> ScanInfo:
         with Image.open(path) as image:
             dpis, known = [], []
             for frame in ImageSequence.Iterator(image):
-                check_page_count(len(dpis) + 1, processing)
+                _check_page_count(len(dpis) + 1, processing)
                 dpi, is_known = _image_dpi(frame, floor, ceiling)
-                check_page(frame.width, frame.height, dpi, processing, len(dpis) + 1)
+                _check_page(frame.width, frame.height, dpi, processing, len(dpis) + 1)
                 dpis.append(dpi)
                 known.append(is_known)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -226,12 +226,12 @@ def _inspect_pdf(path: Path, config: dict, force: bool, floor: float, ceiling: f
     try:
         # A PDF with only an owner password (e-signed results from the portal) opens without one.
         with pikepdf.open(path) as pdf:
-            check_page_count(len(pdf.pages), config["processing"])
+            _check_page_count(len(pdf.pages), config["processing"])
             pages = list(pdf.pages)
             dpis = tuple(_pdf_page_dpi(page, floor, ceiling) for page in pages)
             for number, (page, dpi) in enumerate(zip(pages, dpis), start=1):
                 width_pt, height_pt = _pdf_page_points(page)
-                check_page(width_pt / 72.0 * dpi, height_pt / 72.0 * dpi, dpi, config["processing"], number)
+                _check_page(width_pt / 72.0 * dpi, height_pt / 72.0 * dpi, dpi, config["processing"], number)
             known = tuple(any(True for _ in page.get_images()) for page in pages)
             signatures = _signers(pdf)
             warnings = pdf.get_warnings()
