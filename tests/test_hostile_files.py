@@ -4,10 +4,10 @@ thrown at a real `digitize process` and a real `digitize watch --once`.
 Names are any Unicode (NFC or NFD, control characters, up to 255 bytes, the names of
 digitize's own folders); contents are tiny real pages (A6 at 200 dpi, one line of
 Vietnamese from the shared corpus) as PNG, JPEG, TIFF or PDF, whole, cut short,
-with bytes overwritten, empty, or replaced by noise. After every run:
+with bytes overwritten, empty, or replaced by noise — or a named pipe. After every run:
   - every input is exactly one of: a catalogued document with its PDF and its original
     (byte for byte), in quarantine with its note, a repeat set aside (watcher), a failure
-    reported with a documented exit code (process), or untouched in the inbox (junk);
+    reported with a documented exit code (process), or untouched (junk, pipes);
   - no traceback on stderr or in the log; only documented exit codes;
   - nothing written outside the home (and --out), the sources of `process` unchanged.
 Bounded in time: eight examples a test, one command run per example (well under two minutes
@@ -22,6 +22,7 @@ import io
 import json
 import os
 import sqlite3
+import stat
 import subprocess
 import tempfile
 import unicodedata
@@ -111,28 +112,38 @@ damages = st.one_of(
     st.tuples(st.just("noise"), st.binary(min_size=1, max_size=2000)),
 )
 one_file = st.fixed_dictionaries({"folder": st.one_of(st.none(), names), "name": names,
-                                  "kind": st.sampled_from(["png", "jpeg", "tiff", "pdf"]), "damage": damages,
+                                  "kind": st.sampled_from(["png", "jpeg", "tiff", "pdf"] * 2 + ["fifo"]), "damage": damages,
                                   "copy_of": st.one_of(st.none(), st.none(), st.integers(0, 3))})
 batches = st.lists(one_file, min_size=1, max_size=4)
 
 
-def lay_out(root: Path, batch: list[dict]) -> dict[Path, bytes]:
-    """Write the batch below root; files whose place another file of the batch already took are left out."""
-    written: dict[Path, bytes] = {}
+def lay_out(root: Path, batch: list[dict]) -> dict[Path, bytes | None]:
+    """Write the batch below root: each file's bytes, or None for a named pipe (never to be
+    opened). A file whose place another of the batch already took is left out."""
+    written: dict[Path, bytes | None] = {}
     for number, spec in enumerate(batch):
         rel = Path(spec["folder"], spec["name"]) if spec["folder"] else Path(spec["name"])
-        target = root / rel
-        if target.exists() or (spec["folder"] and (root / spec["folder"]).is_file()):
+        target, folder = root / rel, root / (spec["folder"] or ".")
+        if os.path.lexists(target) or (os.path.lexists(folder) and not folder.is_dir()):
             continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if spec["kind"] == "fifo":
+            os.mkfifo(target)
+            written[rel] = None
+            continue
+        files = [data for data in written.values() if data is not None]
         copy_of = spec["copy_of"]
-        if copy_of is not None and copy_of < len(written):
-            data = list(written.values())[copy_of]
+        if copy_of is not None and copy_of < len(files):
+            data = files[copy_of]
         else:
             data = damaged(page_bytes(spec["kind"], number + 1), spec["damage"])
-        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         written[rel] = data
     return written
+
+
+def is_fifo(path: Path) -> bool:
+    return stat.S_ISFIFO(os.lstat(path).st_mode)
 
 
 def sha(data: bytes) -> str:
@@ -152,7 +163,8 @@ def rows(home: Path) -> list[dict]:
 
 
 def all_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink())
+    """Regular files below root (pipes and folders left out)."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def run(args: list[str], home: Path, cwd: Path) -> subprocess.CompletedProcess:
@@ -251,8 +263,14 @@ def test_process_keeps_every_input_accounted_for(batch, to_out):
                 assert line["exit_code"] in PROCESS_EXITS - {errors.OK}, line
                 vi, _, en = line["error"].partition(" / ")
                 assert vi and en, line
-        # The sources are read, never moved or changed; nothing lands outside the home and --out.
-        assert {p.relative_to(sources): p.read_bytes() for p in all_files(sources)} == inputs
+        # The sources are read, never moved or changed (a pipe never opened); nothing lands
+        # outside the home and --out.
+        assert {p.relative_to(sources): p.read_bytes() for p in all_files(sources)} == \
+            {rel: data for rel, data in inputs.items() if data is not None}
+        for rel in (rel for rel, data in inputs.items() if data is None):
+            assert is_fifo(sources / rel)
+            [line] = [line for line in lines if line["source"] == mask_ids(str(sources / rel))]
+            assert line["exit_code"] == errors.INPUT_FILE and "Not a regular file" in line["error"]
         assert list(cwd.iterdir()) == []
         assert sorted(p.name for p in root.iterdir()) == sorted(["home", "sources", "cwd"] + (["out"] if to_out else []))
         if to_out:
@@ -283,6 +301,10 @@ def test_watch_once_files_every_input_exactly_once(batch):
         repeats = [sha(p.read_bytes()) for p in all_files(duplicates)] if duplicates.exists() else []
         waiting = {p.relative_to(inbox): p.read_bytes() for p in all_files(inbox)}
         for rel, data in inputs.items():
+            if data is None:
+                event("watch: a pipe, left alone")
+                assert is_fifo(inbox / rel), rel
+                continue
             if is_junk(rel):
                 event("watch: junk, left alone")
                 assert waiting.get(rel) == data, rel  # never touched
@@ -297,7 +319,7 @@ def test_watch_once_files_every_input_exactly_once(batch):
                 note = quarantined[key].with_name(quarantined[key].name + NOTE_SUFFIX).read_text(encoding="utf-8")
                 assert "Lỗi:" in note and "Error:" in note
         # Exactly one home per input: the copies of each content add up to its inputs.
-        taken = [sha(data) for rel, data in inputs.items() if not is_junk(rel)]
+        taken = [sha(data) for rel, data in inputs.items() if data is not None and not is_junk(rel)]
         placed = kept + list(sha(p.read_bytes()) for p in all_files(quarantine)
                              if not p.name.endswith(NOTE_SUFFIX)) + repeats
         assert sorted(placed) == sorted(taken)
