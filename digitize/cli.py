@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sqlite3
 import sys
 from contextlib import contextmanager
@@ -48,10 +50,19 @@ def _writing(target: Path):
                                  ) from None
 
 
+class UsageError(errors.DigitizeError):
+    exit_code = errors.BAD_ARGS
+
+
 def expand_inputs(paths: list[str]) -> list[Path]:
-    """Files as given; folders walked for scans, in a stable order."""
+    """Files as given; folders walked for scans, in a stable order.
+
+    An empty argument is refused: Path("") is the current folder, and walking it is never what was meant."""
     found: list[Path] = []
     for raw in paths:
+        if not raw.strip():
+            raise UsageError("Đường dẫn rỗng.", "An empty path was given.",
+                             "Ghi rõ tệp hoặc thư mục cần xử lý.", "Name the files or folders to process.")
         path = Path(raw)
         if path.is_dir():
             found.extend(sorted(p for p in path.rglob("*")
@@ -88,6 +99,7 @@ def _process_line(result: DocumentResult) -> str:
 
 
 def cmd_process(args: argparse.Namespace, config: dict) -> int:
+    inputs = expand_inputs(args.paths)
     pipeline = load_pipeline(args.pipeline or config["processing"]["pipeline"])
     programs.versions(pipeline["ocr"]["lang"])
     paths = site_config.resolve_paths(config)
@@ -98,7 +110,6 @@ def cmd_process(args: argparse.Namespace, config: dict) -> int:
         else jobs.Destination(paths["archive"])
     with _writing(destination.root):
         destination.root.mkdir(parents=True, exist_ok=True)
-    inputs = expand_inputs(args.paths)
     if not inputs:
         print("Không có tệp nào để xử lý. / No files to process.", file=sys.stderr)
         return errors.BAD_ARGS
@@ -107,11 +118,13 @@ def cmd_process(args: argparse.Namespace, config: dict) -> int:
     conn = store.connect(paths["catalogue"])
     exit_code = errors.OK
     intakes = [jobs.Intake(path, str(path.absolute()), original=str(path.absolute())) for path in inputs]
-    for _, result in jobs.process(intakes, run, conn):
-        if result.status != DONE:
-            jobs.record_failure(conn, result, pipeline, None, result.source)
-            exit_code = exit_code or result.exit_code
-        _emit(args, result.to_json(), _process_line(result))
+    # Interrupted, the results are closed at once: pages in flight finish, work folders go.
+    with contextlib.closing(jobs.process(intakes, run, conn)) as results:
+        for _, result in results:
+            if result.status != DONE:
+                jobs.record_failure(conn, result, pipeline, None, result.source)
+                exit_code = exit_code or result.exit_code
+            _emit(args, result.to_json(), _process_line(result))
     return exit_code
 
 
@@ -171,10 +184,6 @@ def cmd_status(args: argparse.Namespace, config: dict) -> int:
 
 
 # --- registry, review and linking (issue 3) ---
-class UsageError(errors.DigitizeError):
-    exit_code = errors.BAD_ARGS
-
-
 def _catalogue(config: dict):
     return store.connect(site_config.resolve_paths(config)["catalogue"])
 
@@ -537,6 +546,9 @@ def main(argv: list[str] | None = None) -> int:
     if workers is not None and not 0 <= workers <= MAX_WORKERS:
         parser.error(f"--workers phải từ 0 đến {MAX_WORKERS} (0 = theo cấu hình) / "
                      f"--workers must be 0 to {MAX_WORKERS} (0 = as configured), not {workers}")
+    # SIGTERM (systemd, kill, a job scheduler) stops a command as Ctrl-C does: cleanly, exit 130.
+    # The watcher installs its own handler (finish the pages in flight, exit 0).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         config = site_config.load_config()
         apply_umask(int(config["paths"]["umask"], 8))

@@ -36,6 +36,8 @@ STATE_FOLDERS = ("inbox", "archive", "quarantine", "work")
 RANGES = {
     "processing.workers": (0, 256), "processing.page_timeout": (1, 86_400),
     "processing.max_pixels": (1_000_000, 2_000_000_000), "processing.min_dpi": (50, 2400),
+    "processing.max_pages": (1, 100_000), "processing.min_side": (1, 10_000),
+    "processing.max_page_points": (72, 7200), "processing.max_aspect": (1, 1000),
     "processing.max_dpi": (50, 2400), "watch.poll_interval": (0.1, 3600), "watch.rescan_interval": (0.5, 86_400),
     "watch.stable_seconds": (0, 3600), "watch.broken_after": (0, 86_400), "watch.file_timeout": (1, 86_400),
     "periods.cutoff_day": (1, 28), "periods.pass_mark": (0, 100),

@@ -249,23 +249,30 @@ def run(sources: Iterable[Path], pipeline: dict, config: dict, workers: int, wor
     """
     settings = Settings(pipeline, workers, float(config["processing"]["page_timeout"]), file_timeout, on_page)
     jobs: list[Job] = []
-    for source in sources:
-        source = source.absolute()
-        sha256 = None
-        try:
-            sha256 = sha256_of(source)
-            info = pages.inspect(source, config, force=force)
-        except DigitizeError as exc:
-            yield Scanned(source, sha256, error=exc)
-            continue
-        except OSError as exc:
-            yield Scanned(source, sha256, error=InputFileError("Không đọc được tệp.", f"Cannot read the file ({exc})."))
-            continue
-        if info.keep_as_is:
-            yield Scanned(source, sha256, info=info)
-            continue
-        work_dir = Path(tempfile.mkdtemp(prefix=f"{sha256[:12]}-", dir=work_root))
-        jobs.append(Job(source, sha256, info, work_dir))
+    try:
+        for source in sources:
+            source = source.absolute()
+            sha256 = None
+            try:
+                pages.check_regular(source)  # a pipe or /dev/zero would hang the hash below
+                sha256 = sha256_of(source)
+                info = pages.inspect(source, config, force=force)
+            except DigitizeError as exc:
+                yield Scanned(source, sha256, error=exc)
+                continue
+            except OSError as exc:
+                yield Scanned(source, sha256,
+                              error=InputFileError("Không đọc được tệp.", f"Cannot read the file ({exc})."))
+                continue
+            if info.keep_as_is:
+                yield Scanned(source, sha256, info=info)
+                continue
+            work_dir = Path(tempfile.mkdtemp(prefix=f"{sha256[:12]}-", dir=work_root))
+            jobs.append(Job(source, sha256, info, work_dir))
+    except BaseException:  # stopped (SIGINT, SIGTERM, close()) before the pool started
+        for job in jobs:
+            shutil.rmtree(job.work_dir, ignore_errors=True)
+        raise
     if jobs:
         yield from _run_pages(jobs, settings)
 

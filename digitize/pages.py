@@ -5,9 +5,18 @@ A file's type comes from its first bytes, never its name. HEIC/HEIF photos
 with pikepdf (encryption, page count, an existing text layer) and rendered a
 page at a time by pdftoppm (pdf2image) at the resolution of the scan inside;
 images are read with Pillow behind a pixel limit.
+
+Before a page is decoded, inspect() holds every file to the [processing] bounds
+(config/default.toml, README "Limits"): a regular file (a pipe or a device is never
+read: it could block or never end), at most max_pages pages, and each page at least
+min_side pixels on its short side, at most max_page_points points on its long side,
+at most max_aspect times longer than wide, and at most max_pixels pixels at the
+resolution it is read at — which bounds a worker's memory per page.
 """
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,12 +101,53 @@ def _image_dpi(image: Image.Image, dpi_floor: float, dpi_ceiling: float) -> tupl
     return estimate_dpi(image.width, image.height, dpi_floor, dpi_ceiling), False
 
 
-def _check_pixels(width: int, height: int, max_pixels: int) -> None:
-    if width * height > max_pixels:
+def check_regular(path: Path) -> None:
+    """`path` is a regular file (links followed), else InputFileError — before a byte of it is read."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputFileError("Không tìm thấy tệp.", "File not found.") from None
+    except OSError as exc:
+        raise InputFileError("Không đọc được tệp.", f"Cannot read the file ({exc.strerror}).") from None
+    if stat.S_ISDIR(mode):
+        raise InputFileError("Đây là thư mục, không phải tệp.", "This is a folder, not a file.")
+    if not stat.S_ISREG(mode):
+        raise InputFileError("Không phải tệp thường (ống dẫn, thiết bị hay socket): không đọc.",
+                             "Not a regular file (a pipe, device or socket): not read.")
+
+
+def _check_page_count(count: int, processing: dict) -> None:
+    if count > int(processing["max_pages"]):
         raise InputFileError(
-            f"Ảnh quá lớn ({width}×{height} điểm ảnh, giới hạn {max_pixels:,}).",
-            f"Image too large ({width}×{height} pixels, limit {max_pixels:,}).",
-        )
+            f"Tệp có quá nhiều trang (hơn {processing['max_pages']:,} trang).",
+            f"Too many pages (more than the limit of {processing['max_pages']:,}).",
+            "Tách tệp thành nhiều tệp nhỏ hơn rồi đặt lại vào thư mục nhận.",
+            "Split the file into smaller files and drop them into the inbox again.")
+
+
+def _check_page(width_px: float, height_px: float, dpi: float, processing: dict, page: int = 1) -> None:
+    """One page of width_px × height_px read at `dpi` is within the [processing] bounds."""
+    short, long = sorted((width_px, height_px))
+    where_vi, where_en = f"Trang {page}", f"Page {page}"
+    size = f"{round(width_px)}×{round(height_px)}"
+    if short < int(processing["min_side"]):
+        raise InputFileError(
+            f"{where_vi} quá nhỏ ({size} điểm ảnh, cạnh ngắn tối thiểu {processing['min_side']}).",
+            f"{where_en} too small ({size} pixels, the short side must be at least {processing['min_side']}).")
+    if long / short > float(processing["max_aspect"]):
+        raise InputFileError(
+            f"{where_vi} quá dài và hẹp ({size} điểm ảnh, tỉ lệ tối đa {processing['max_aspect']:g}:1).",
+            f"{where_en} too long and narrow ({size} pixels, at most {processing['max_aspect']:g}:1).")
+    points = long / dpi * 72.0
+    if points > float(processing["max_page_points"]):
+        raise InputFileError(
+            f"{where_vi} quá khổ ({points:,.0f} pt ở {dpi:.0f} dpi, tối đa {processing['max_page_points']:,.0f} pt).",
+            f"{where_en} too large ({points:,.0f} pt at {dpi:.0f} dpi, at most "
+            f"{processing['max_page_points']:,.0f} pt).")
+    if width_px * height_px > int(processing["max_pixels"]):
+        raise InputFileError(
+            f"{where_vi}: ảnh quá lớn ({size} điểm ảnh, giới hạn {processing['max_pixels']:,}).",
+            f"{where_en}: image too large ({size} pixels, limit {processing['max_pixels']:,}).")
 
 
 def _pdf_page_dpi(page: pikepdf.Page, dpi_floor: float, dpi_ceiling: float) -> float:
@@ -128,12 +178,17 @@ def _signers(pdf: pikepdf.Pdf) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _pdf_page_points(page: pikepdf.Page) -> tuple[float, float]:
+    """A PDF page's width and height in points (its media box, whichever corner it starts at)."""
+    x0, y0, x1, y1 = (float(value) for value in page.mediabox)
+    return abs(x1 - x0), abs(y1 - y0)
+
+
 def inspect(path: Path, config: dict, force: bool = False) -> ScanInfo:
     """What a scan is, or an InputFileError saying why it cannot be processed."""
     processing = config["processing"]
     floor, ceiling = float(processing["min_dpi"]), float(processing["max_dpi"])
-    if not path.is_file():
-        raise InputFileError("Không tìm thấy tệp.", "File not found.")
+    check_regular(path)
     kind = sniff_type(path)
     if kind == "pdf":
         return _inspect_pdf(path, config, force, floor, ceiling)
@@ -142,8 +197,9 @@ def inspect(path: Path, config: dict, force: bool = False) -> ScanInfo:
         with Image.open(path) as image:
             dpis, known = [], []
             for frame in ImageSequence.Iterator(image):
-                _check_pixels(frame.width, frame.height, int(processing["max_pixels"]))
+                _check_page_count(len(dpis) + 1, processing)
                 dpi, is_known = _image_dpi(frame, floor, ceiling)
+                _check_page(frame.width, frame.height, dpi, processing, len(dpis) + 1)
                 dpis.append(dpi)
                 known.append(is_known)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -170,14 +226,18 @@ def _inspect_pdf(path: Path, config: dict, force: bool, floor: float, ceiling: f
     try:
         # A PDF with only an owner password (e-signed results from the portal) opens without one.
         with pikepdf.open(path) as pdf:
+            _check_page_count(len(pdf.pages), config["processing"])
             pages = list(pdf.pages)
             dpis = tuple(_pdf_page_dpi(page, floor, ceiling) for page in pages)
+            for number, (page, dpi) in enumerate(zip(pages, dpis), start=1):
+                width_pt, height_pt = _pdf_page_points(page)
+                _check_page(width_pt / 72.0 * dpi, height_pt / 72.0 * dpi, dpi, config["processing"], number)
             known = tuple(any(True for _ in page.get_images()) for page in pages)
             signatures = _signers(pdf)
             warnings = pdf.get_warnings()
     except pikepdf.PasswordError as exc:
         raise EncryptedPdfError("Tệp PDF có mật khẩu.", "The PDF is password-protected.") from exc
-    except pikepdf.PdfError as exc:
+    except (pikepdf.PdfError, TypeError, ValueError) as exc:  # the last two: a media box that is not numbers
         raise InputFileError("Tệp PDF bị hỏng.", f"The PDF is damaged ({exc}).") from exc
     if warnings and any("damaged" in w or "reconstruct" in w for w in warnings):
         raise InputFileError(
