@@ -15,6 +15,7 @@ from . import __version__, assemble, codes, config as site_config, coversheet, e
 from . import periods as period_rules, registry, reports, reprocess, status, store
 from .files import apply_umask, write_bytes_atomic
 from .models import DONE, DocumentResult, LinkDecision
+from .vntext import path_text
 from .privacy import mask_cccd, masked_data, shown
 from .pipelines import load_pipeline
 
@@ -117,7 +118,7 @@ def cmd_process(args: argparse.Namespace, config: dict) -> int:
                    force=args.force)
     conn = store.connect(paths["catalogue"])
     exit_code = errors.OK
-    intakes = [jobs.Intake(path, str(path.absolute()), original=str(path.absolute())) for path in inputs]
+    intakes = [jobs.Intake(path, path_text(path.absolute()), original=path_text(path.absolute())) for path in inputs]
     # Interrupted, the results are closed at once: pages in flight finish, work folders go.
     with contextlib.closing(jobs.process(intakes, run, conn)) as results:
         for _, result in results:

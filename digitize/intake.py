@@ -18,6 +18,7 @@ from typing import Iterator
 from . import layout
 from .files import PARTIAL, move_durably, write_text_atomic
 from .errors import DigitizeError
+from .vntext import path_text
 
 # Compared lower-case, against every part of the path below the inbox.
 JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini", "@eadir", "$recycle.bin", "#recycle",
@@ -36,7 +37,7 @@ def is_junk(rel: Path) -> bool:
 
 def officer_of(rel: Path) -> str | None:
     """The first folder below the inbox names the officer or scanner (NFC: macOS writes NFD)."""
-    return unicodedata.normalize("NFC", rel.parts[0]) if len(rel.parts) > 1 else None
+    return unicodedata.normalize("NFC", path_text(rel.parts[0])) if len(rel.parts) > 1 else None
 
 
 def walk_inbox(inbox: Path) -> Iterator[Path]:
@@ -123,6 +124,7 @@ def remove_empty_dirs(folder: Path, stop: Path) -> None:
 def error_text(rel: Path, error: DigitizeError, sha256: str | None, when: datetime) -> str:
     """The NAME.error.txt an officer reads beside a quarantined file."""
     stamp = when.strftime("%d/%m/%Y %H:%M:%S")
+    rel = path_text(rel)
     return (
         f"Tệp: {rel}\n"
         f"Thời gian: {stamp}\n"

@@ -177,8 +177,9 @@ def _target(destination: Destination, name: str, number: int, sha256: str, decid
 
 
 def _remove_moved(previous: dict | None, part: Part, destination: Destination) -> None:
-    """A part whose link moved it elsewhere in the archive leaves no copy at its old place."""
-    if not previous or not previous["output"] or previous["output"] == part.output:
+    """A part whose link moved it elsewhere in the archive leaves no copy at its old place.
+    Outside the archive (--out) nothing is removed: those files are the user's."""
+    if not destination.filed or not previous or not previous["output"] or previous["output"] == part.output:
         return
     old = Path(previous["output"])
     if destination.root in old.parents and layout.belongs_to(old, previous["sha256"]):
@@ -266,10 +267,12 @@ def _write(result: DocumentResult, scanned: engine.Scanned, run: Run, officer: s
             os.replace(staged_file, final)
         for folder in {final.parent for _, final in staged}:
             fsync_dir(folder)
-    except OSError as exc:
+    except BaseException as exc:  # a full disk, or Ctrl-C / SIGTERM midway: no staged file stays behind
         for staged_file, _ in staged:
             staged_file.unlink(missing_ok=True)
-        raise OutputError("Không ghi được tệp PDF kết quả.", f"Could not write the output PDF ({exc}).") from exc
+        if isinstance(exc, OSError):
+            raise OutputError("Không ghi được tệp PDF kết quả.", f"Could not write the output PDF ({exc}).") from exc
+        raise
     return signatures
 
 

@@ -30,7 +30,7 @@ from pathlib import Path, PurePath
 from .assemble import pdf_sha256
 from .codes import code_date
 from .files import cut_utf8, sha256_of
-from .vntext import nfc
+from .vntext import nfc, path_text
 
 NAME_BYTES = 200
 NAME_CHARS = 120  # Windows' 260-character paths: a share's prefix plus our folders need the rest
@@ -45,7 +45,7 @@ def safe_name(name: str, tail: str = "") -> str:
     """A file or folder name any file system takes, Windows shares included: NFC, no
     reserved characters or device names, no trailing dot or space, and short enough
     (NAME_CHARS characters, NAME_BYTES bytes) with `tail` added before the suffix."""
-    name = _UNSAFE.sub("_", nfc(name)).strip().rstrip(". ") or "_"
+    name = _UNSAFE.sub("_", nfc(path_text(name))).strip().rstrip(". ") or "_"
     stem, dot, suffix = name.rpartition(".")
     if not dot or not stem or len(suffix) > 8:
         stem, suffix = name, ""

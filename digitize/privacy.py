@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 
+from .vntext import path_text
+
 ID_RUN = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{32,}(?![0-9A-Fa-f])|(?<!\d)\d{12,}(?!\d)")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # ANSI/VT escape sequences: CSI (ESC [ or 0x9b ... final byte), OSC (ESC ] ... BEL or ST), two-byte ESC X.
@@ -63,8 +65,9 @@ def for_terminal(value: object) -> str:
 
 
 def shown(value: object) -> str:
-    """Any value as it may be printed: one line, controls escaped, IDs masked."""
-    return mask_ids(escape_controls("" if value is None else str(value)))
+    """Any value as it may be printed: one line, controls escaped, IDs masked, bytes of a file
+    name that are not UTF-8 replaced."""
+    return mask_ids(escape_controls(path_text("" if value is None else value)))
 
 
 def masked_data(value):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import signal
 import sqlite3
 import sys
 import time
@@ -327,10 +326,6 @@ def _relink_batch(conn, key: str, todo: list[dict], reporter: Reporter, registry
         reporter.document(document, "done", output=str(moved or document.get("output")), link_changed=changed)
 
 
-def _terminate_as_interrupt(*_) -> None:
-    raise KeyboardInterrupt
-
-
 def reprocess(args, config: dict) -> int:
     chosen = selection_of(args, config)
     if args.pipeline:
@@ -361,7 +356,6 @@ def reprocess(args, config: dict) -> int:
 
     tally = Tally(documents=len(todo), pages=sum(page_count(d, config) for d in todo))
     registry = store.list_dossiers(conn)
-    previous_term = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     interrupted, stopped, exit_code = False, None, errors.OK
     try:
         with Reporter(tally, args.json) as reporter:
@@ -372,7 +366,6 @@ def reprocess(args, config: dict) -> int:
     except KeyboardInterrupt:
         interrupted, exit_code = True, errors.INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous_term)
         complete = not (interrupted or stopped) and not store.run_items(conn, key, "pending")
         store.add_run_time(conn, key, 0 if args.relink_only else tally.pages_done,
                            time.monotonic() - tally.started, workers, finished=complete)

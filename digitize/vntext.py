@@ -1,12 +1,19 @@
 """Vietnamese text helpers shared by the stages that compare text."""
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 
 
 def nfc(text: object) -> str:
     return unicodedata.normalize("NFC", "" if text is None else str(text))
+
+
+def path_text(path: object) -> str:
+    """A file name or path as text: bytes that are not UTF-8 (an SMB share's legacy code page)
+    become U+FFFD instead of surrogates that no catalogue, terminal or log can write."""
+    return os.fsencode(str(path)).decode("utf-8", "replace")
 
 
 def fold(text: object) -> str:

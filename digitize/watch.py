@@ -58,6 +58,7 @@ from .logs import LOG, setup_logging
 from .models import DONE, DocumentResult
 from .pipelines import load_pipeline
 from .status import Heartbeat
+from .vntext import path_text
 from .tracker import Tracker
 
 TICK = 0.2  # seconds between looks at the files being watched
@@ -349,7 +350,7 @@ class Watcher:
             LOG.info("resumed: original of %s filed at %s", item.rel, original)
             return True
         kept = layout.duplicate_place(self.paths["archive"], item.rel, sha)
-        if store.note_intake(self.conn, item.claim, "duplicate", str(item.source(self.paths["inbox"])),
+        if store.note_intake(self.conn, item.claim, "duplicate", path_text(item.source(self.paths["inbox"])),
                              str(kept), sha, item.officer):
             LOG.info("repeat of document %s (%s): set aside in %s", rows[0]["id"], item.rel, kept)
         move_durably(item.path, kept)
@@ -358,7 +359,7 @@ class Watcher:
 
     def _intake(self, item: intake.Claimed, sha: str) -> jobs.Intake:
         original = layout.original_place(self.paths["archive"], _claim_time(item.claim), item.rel, sha)
-        return jobs.Intake(item.path, str(item.source(self.paths["inbox"])), item.officer, str(original))
+        return jobs.Intake(item.path, path_text(item.source(self.paths["inbox"])), item.officer, str(original))
 
     def _run_engine(self, todo: dict[str, tuple[intake.Claimed, str]]) -> None:
         claimed = {str(item.path): (item, sha) for item, sha in todo.values()}
@@ -394,7 +395,7 @@ class Watcher:
 
     def fail(self, item: intake.Claimed, sha: str | None, error: DigitizeError) -> None:
         target = layout.quarantine_place(self.paths["quarantine"], item.rel, sha)
-        source = str(item.source(self.paths["inbox"]))
+        source = path_text(item.source(self.paths["inbox"]))
         jobs.record_failure(self.conn, jobs.failed(source, sha, error), self.pipeline, item.officer, str(target))
         store.note_intake(self.conn, item.claim, "quarantined", source, str(target), sha, item.officer,
                           error.one_line())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -118,3 +119,28 @@ def test_json_output_masks_a_cccd_in_the_file_name(tmp_path, home):
     assert result.returncode == 0, result.stderr
     assert "079123456789" not in result.stdout and "079******789" in result.stdout
     assert json.loads(result.stdout)["status"] == "done"
+
+
+def test_a_file_name_that_is_not_utf8_is_processed_and_watched(tmp_path, home):
+    # SMB shares with a legacy code page hand over bytes that are not UTF-8.
+    odd = os.fsdecode(b"scan \xff\xfe.png")
+    scan = _scan(tmp_path / odd, 5)
+    result = run_digitize(["process", str(scan), "--json"], home)
+    assert result.returncode == 0, result.stderr
+    assert "\ufffd" in json.loads(result.stdout)["source"]
+    watched = tmp_path / "watched"
+    (watched / "inbox" / "máy 2").mkdir(parents=True)
+    shutil.copy(_scan(tmp_path / "other.png", 6), watched / "inbox" / "máy 2" / odd)
+    run = run_digitize(["watch", "--once"], watched)
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    [row] = store.list_documents(_catalogue(watched))
+    assert row["status"] == "done" and Path(row["original"]).exists() and "\ufffd" in row["source"]
+
+
+def test_two_identical_files_in_one_batch_with_out_keep_both_outputs(tmp_path, home):
+    first = _scan(tmp_path / "in" / "a.png", 7)
+    shutil.copy(first, tmp_path / "in" / "b.png")
+    result = run_digitize(["process", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--json"], home)
+    assert result.returncode == 0, result.stderr
+    outputs = [Path(line["output"]) for line in json_lines(result.stdout)]
+    assert len(outputs) == 2 and all(output.exists() for output in outputs)
