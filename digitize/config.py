@@ -39,6 +39,7 @@ RANGES = {
     "processing.max_dpi": (50, 2400), "watch.poll_interval": (0.1, 3600), "watch.rescan_interval": (0.5, 86_400),
     "watch.stable_seconds": (0, 3600), "watch.broken_after": (0, 86_400), "watch.file_timeout": (1, 86_400),
     "periods.cutoff_day": (1, 28), "periods.pass_mark": (0, 100),
+    "web.session_hours": (0.25, 720), "web.login_attempts": (1, 100), "web.lockout_minutes": (1, 1440),
 }
 
 
