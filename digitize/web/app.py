@@ -45,6 +45,7 @@ CSRF_HEADER = "x-csrf-token"
 WRITERS = ("officer", "admin")
 ADMINS = ("admin",)
 UPLOAD_LIMIT = 20 * 1024 * 1024
+IP_FACTOR = 4
 log = logging.getLogger("digitize.web")
 
 SECURITY_HEADERS = {
@@ -249,8 +250,10 @@ def build(config: dict) -> Starlette:
                     failures, first = 1, now
                 else:
                     failures, first = row["failures"] + 1, row["first_at"]
+                # One address may try more names than one name may be tried (an office shares an address).
+                limit = app.attempts * (IP_FACTOR if key.startswith("ip:") else 1)
                 store.put_login_failures(ctx.conn, key, failures, first,
-                                         now + app.lockout if failures >= app.attempts else None)
+                                         now + app.lockout if failures >= limit else None)
 
     @endpoint(app, roles=None)
     def login_page(ctx: Ctx) -> Response:
