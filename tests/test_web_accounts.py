@@ -63,16 +63,18 @@ def test_link_command_is_audited(home):
 
 
 def test_search_index_is_filled_once_for_an_older_catalogue(tmp_path):
-    """A catalogue made before the web schema existed gets its index at the first open."""
+    """A catalogue at schema version 1 (before the web migration) gets its index at the first open."""
     path = tmp_path / "catalogue.sqlite"
     old = sqlite3.connect(path)
-    old.executescript(store.SCHEMA)
+    old.executescript(store.MIGRATIONS[0])
+    old.execute("PRAGMA user_version = 1")
     old.execute("INSERT INTO documents (id, sha256, source, status, fields, created_at, updated_at) VALUES "
                 "(1, 'x', '/in/don.jpg', 'done', '{\"applicant\": \"Đặng Văn Đức\"}', '2024-10-01', '2024-10-01')")
     old.execute("INSERT INTO pages (document_id, page_no, text) VALUES (1, 1, 'TỜ KHAI ĐĂNG KÝ KHAI SINH')")
     old.commit()
     old.close()
     conn = store.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(store.MIGRATIONS)
     assert [r["id"] for r in store.search_documents(conn, match=fts_query(["dang", "ky"]))] == [1]
     assert [r["id"] for r in store.search_documents(conn, match=fts_query(["duc"]))] == [1]  # from the fields
     found = search(conn, "đăng KÝ")
