@@ -9,6 +9,8 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -157,12 +159,17 @@ def test_login_is_throttled_after_repeated_bad_passwords(web_server, web_home):
     assert Client(web_server).login(ADMIN, WEB_USERS[ADMIN][1]).status == 303
 
 
-def test_disabled_user_loses_the_session(web_server, web_home):
-    add_user(web_home, "tạm thời", "officer", "temporary-pass-1")
+def test_admin_adds_and_disables_a_user_on_the_page_and_the_session_ends(web_server):
+    admin = client(web_server, ADMIN)
+    token = admin.csrf()
+    assert admin.post_form("/users", {"csrf": token, "name": "tạm thời", "role": "officer",
+                                      "password": "short"}).status == 400  # the command's rules
+    assert admin.post_form("/users", {"csrf": token, "name": "tạm thời", "role": "officer",
+                                      "password": "temporary-pass-1"}).status == 303
     temporary = Client(web_server)
     assert temporary.login("tạm thời", "temporary-pass-1").status == 303
-    admin = client(web_server, ADMIN)
-    assert admin.post_form("/users/disable", {"csrf": admin.csrf(), "name": "tạm thời"}).status == 303
+    assert temporary.get("/api/session").json()["role"] == "officer"
+    assert admin.post_form("/users/disable", {"csrf": token, "name": "tạm thời"}).status == 303
     assert temporary.get("/api/session").status == 401
     assert temporary.login("tạm thời", "temporary-pass-1").status == 401
 
@@ -255,6 +262,13 @@ def test_api_search_folds_accents_and_dd(web_server):
         assert {h.lower() for h in result["highlights"]} <= {"đăng", "ký"}, result["highlights"]
     review = http.get("/api/review").json()
     assert isinstance(review, list)
+    # Filters: quarter (the dossier's received day), procedure, link status.
+    filtered = http.get("/api/search?q=dang+ky&quarter=2024-Q4&procedure=1.000894&status=linked").json()["results"]
+    assert filtered and all(r["link_status"] == "linked" and r["dossier"] for r in filtered)
+    assert len(filtered) < len(found["results"])
+    assert http.get("/api/search?q=dang+ky&quarter=2023-Q1").json()["results"] == []
+    by_filter_only = http.get("/api/search?q=&status=linked").json()
+    assert by_filter_only["mode"] == "filter" and all(r["link_status"] == "linked" for r in by_filter_only["results"])
     odd = http.get("/api/search?q=%22zzqx%22+NEAR%28+OR+*")  # FTS syntax is quoted away, never an error
     assert odd.status == 200 and odd.json()["results"] == []
 
@@ -278,9 +292,6 @@ def test_api_coverage_equals_the_command(web_server, web_home, query, command):
 def test_a_busy_catalogue_makes_a_request_wait_not_fail(web_server, web_home):
     """While another process (the watcher, here this test) holds the write lock, pages still read
     (WAL) and a link waits for the lock instead of failing."""
-    import threading
-    import time
-
     http = client(web_server, OFFICER)
     token = http.csrf()
     document = unlinked_document(web_home)
@@ -306,3 +317,20 @@ def test_a_busy_catalogue_makes_a_request_wait_not_fail(web_server, web_home):
     thread.join(timeout=60)
     assert answers["link"].status == 200 and answers["seconds"] >= 2.0
     assert http.post_json(f"/api/documents/{document['id']}/unlink", {}, {"X-CSRF-Token": token}).status == 200
+
+
+def test_home_shows_the_watcher_and_quarantined_files_masked(web_server, web_home):
+    conn = catalogue(web_home)
+    store.note_intake(conn, "claim-home-1", "quarantined", f"/inbox/An/CCCD {FULL_CCCD}.pdf",
+                      "/quarantine/An/x.pdf", officer="Nguyễn Văn An",
+                      error="Tệp PDF bị hỏng / The PDF is damaged")
+    (web_home / "watch.heartbeat").write_text(json.dumps(
+        {"pid": os.getpid(), "epoch": time.time(), "time": "now", "state": "idle"}), encoding="utf-8")
+    try:
+        page = client(web_server, OFFICER).get("/").text
+    finally:
+        (web_home / "watch.heartbeat").unlink()
+    assert "đang chạy" in page.split('id="heartbeat"')[1].split("</p>")[0]
+    quarantined = page.split('id="quarantined"')[1]
+    assert f"CCCD {MASKED_CCCD}.pdf" in quarantined and "The PDF is damaged" in quarantined
+    assert FULL_CCCD not in page

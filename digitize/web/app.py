@@ -135,7 +135,7 @@ class WebApp:
         return lang if lang in LANGS else "vi"
 
 
-def endpoint(app: WebApp, roles: tuple[str, ...] | None = ("officer", "supervisor", "admin"), api: bool = False):
+def endpoint(app: WebApp, roles: tuple[str, ...] | None = ("officer", "supervisor", "admin")):
     """Wrap a handler(ctx) -> Response: session, role, CSRF, errors, then the handler in a thread.
 
     roles=None: no session needed (login, health). A POST/PUT/PATCH/DELETE needs the
@@ -184,7 +184,7 @@ def endpoint(app: WebApp, roles: tuple[str, ...] | None = ("officer", "superviso
                 try:
                     return handler(ctx)
                 except errors.DigitizeError as exc:
-                    if api or _is_api(request):
+                    if _is_api(request):
                         return JSONResponse({"error": {"vi": exc.vi, "en": exc.en}}, status_code=400)
                     return ctx.render("error.html", status_code=400, message=exc.vi if lang == "vi" else exc.en,
                                       advice=exc.advice_vi if lang == "vi" else exc.advice_en)
