@@ -55,8 +55,10 @@ def snap(page, shots: Path, name: str) -> None:
 def test_officer_links_finds_opens_and_reads_the_rate(web_server, web_home, chromium, shots):
     context = chromium.new_context(viewport=VIEWPORT, base_url=web_server)
     page = context.new_page()
-    alerts = []
+    alerts, console_errors = [], []
     page.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
+    # A CSP violation (an inline script or style slipping in) or a missing file shows here.
+    page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
     page.goto("/review")
     assert "/login" in page.url
     snap(page, shots, "01-login")
@@ -137,7 +139,7 @@ def test_officer_links_finds_opens_and_reads_the_rate(web_server, web_home, chro
     assert page.locator("header nav").inner_text().split()[:1] == ["Home"]
     assert page.locator("#count-review").inner_text() == "0"
     snap(page, shots, "07-home-en")
-    assert alerts == []
+    assert alerts == [] and console_errors == []
     context.close()
 
 

@@ -147,6 +147,27 @@ def test_roles(web_server, web_home):
     assert answer.status == 200 and 'id="unchanged">12<' in answer.text
 
 
+def test_registry_upload_reports_every_row_as_the_command_does(web_server, web_home, tmp_path):
+    export = tmp_path / "export.csv"
+    export.write_text("Mã hồ sơ,Chủ hồ sơ,Ngày tiếp nhận,Ngày hẹn trả\n"
+                      "000.00.06.H56-240105-0007,Lê Văn Tám,05/01/2024,08/01/2024\n"
+                      "not-a-code,Ai Đó,05/01/2024,08/01/2024\n"
+                      "000.00.06.H56-240106-0001,Trần Văn Chín,32/01/2024,08/01/2024\n", encoding="utf-8")
+    admin = client(web_server, ADMIN)
+    token = admin.csrf()
+    page = admin.post_file("/registry", {"csrf": token}, "export.csv", export.read_bytes())
+    assert page.status == 200
+    rejected = page.text.split('id="rejected-rows"')[1]
+    assert "<td class=\"n\">3</td>" in rejected and "<td class=\"n\">4</td>" in rejected
+    web = admin.post_file("/api/registry", {"csrf": token}, "export.csv", export.read_bytes()).json()
+    done = run_digitize(["registry", "import", str(export), "--json"], web_home)
+    command = json.loads(done.stdout)
+    assert [r["line"] for r in web["rejected"]] == [3, 4]
+    for key in ("rejected", "duplicates", "notes", "encoding", "unchanged", "updated"):
+        assert web[key] == command[key], key
+    assert web["file"] == "export.csv"
+
+
 def test_login_is_throttled_after_repeated_bad_passwords(web_server, web_home):
     add_user(web_home, "thử-khóa", "officer", "right-password-1")
     http = Client(web_server)

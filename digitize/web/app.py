@@ -31,7 +31,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Redire
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .. import accounts, config as site_config, decisions, errors, periods as period_rules, reports, store
+from .. import accounts, config as site_config, decisions, errors, layout, periods as period_rules, reports, store
 from ..privacy import mask_cccd, mask_ids
 from ..status import status as watch_status
 from . import search as finder
@@ -398,7 +398,7 @@ def build(config: dict) -> Starlette:
         path = archived_pdf(document, app.paths["archive"]) if document else None
         if path is None or not 1 <= page <= (document["page_count"] or 0):
             return _refuse(ctx, 404, "not_found")
-        return Response(thumbnail(path, page, app.paths["work"] / "thumbs", document["id"]),
+        return Response(thumbnail(path, page, app.paths["work"], document["id"]),
                         media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
     @endpoint(app)
@@ -500,7 +500,7 @@ def build(config: dict) -> Starlette:
         suffix = Path(name).suffix.lower()
         if suffix not in (".csv", ".xlsx", ".txt"):
             raise decisions.DecisionError("Chỉ nhận tệp CSV hoặc XLSX.", "Only CSV or XLSX files are accepted.")
-        uploads = app.paths["work"] / "uploads"
+        uploads = layout.uploads_folder(app.paths["work"])
         uploads.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=uploads, suffix=suffix, delete=False) as handle:
             upload.file.seek(0)

@@ -1,29 +1,31 @@
-"""Page thumbnails for the review queue, rendered once by pdftoppm (pdf2image) and kept in work/thumbs."""
+"""Page thumbnails for the review queue, rendered once by pdftoppm (pdf2image) and cached under work/."""
 from __future__ import annotations
 
 import io
 import os
 from pathlib import Path
 
-from pdf2image import convert_from_path
+from PIL import Image
 
+from .. import layout, programs
 from ..files import write_bytes_atomic
 
 WIDTH = 220
+DPI = 40  # an A4 page at 40 dpi is 331 px wide: enough to shrink to WIDTH sharply, cheap to render
 
 
-def thumbnail(pdf: Path, page: int, folder: Path, document_id: int) -> bytes:
-    """PNG of one page, WIDTH pixels wide; cached by document, page and the PDF's size and time."""
+def thumbnail(pdf: Path, page: int, work: Path, document_id: int) -> bytes:
+    """PNG of one page, WIDTH pixels wide, in grey; cached until the PDF changes."""
     stat = pdf.stat()
-    cached = folder / f"{document_id}-{page}-{stat.st_size}-{stat.st_mtime_ns}.png"
+    cached = layout.thumbnail_path(work, document_id, page, stat.st_size, stat.st_mtime_ns)
     if cached.is_file():
         return cached.read_bytes()
-    image = convert_from_path(str(pdf), first_page=page, last_page=page, size=(WIDTH, None), fmt="png",
-                              timeout=60)[0]
+    image = programs.render_pdf_page(str(pdf), page - 1, DPI, timeout=60).convert("L")
+    if image.width > WIDTH:
+        image = image.resize((WIDTH, max(1, round(image.height * WIDTH / image.width))), Image.LANCZOS)
     buffer = io.BytesIO()
-    image.convert("L").save(buffer, "PNG", optimize=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob(f"{document_id}-{page}-*.png"):
+    image.save(buffer, "PNG", optimize=True)
+    for old in layout.old_thumbnails(work, document_id, page):
         os.unlink(old)
     write_bytes_atomic(cached, buffer.getvalue())
     return buffer.getvalue()
