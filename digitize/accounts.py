@@ -52,7 +52,7 @@ def hash_password(password: str) -> str:
 
 def verify(conn: sqlite3.Connection, name: str, password: str) -> dict | None:
     """The user when the name exists, is enabled and the password is right; otherwise None."""
-    user = store.get_user(conn, name, with_hash=True)
+    user = store.get_user(conn, unicodedata.normalize("NFC", name).strip(), with_hash=True)
     try:
         _HASHER.verify(user["password_hash"] if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):

@@ -77,8 +77,9 @@ def test_session_cookie_is_httponly_strict_and_expires_and_logout_ends_it(web_se
     assert "httponly" in flags and flags["samesite"].lower() == "samesite=strict"
     assert flags["max-age"] == "Max-Age=36000" and "path" in flags
     assert http.get("/api/session").status == 200
+    old_session = http.cookies["digitize_session"]
     assert http.post_form("/logout", {"csrf": http.csrf()}).status == 303
-    assert http.get("/api/session").status == 401
+    assert Client(web_server, old_session).get("/api/session").status == 401  # ended on the server too
 
 
 def test_state_changes_need_the_csrf_token(web_server, web_home):
@@ -91,6 +92,9 @@ def test_state_changes_need_the_csrf_token(web_server, web_home):
     assert http.post_json(f"/api{path}", {"dossier": code}).status == 403
     assert http.post_json(f"/api{path}", {"dossier": code}, {"X-CSRF-Token": "x" * 43}).status == 403
     assert http.post_form("/logout", {}).status == 403
+    # The login form has its own token too (no session yet): a post from elsewhere is refused.
+    forged = Client(web_server).post_form("/login", {"name": ADMIN, "password": WEB_USERS[ADMIN][1]})
+    assert forged.status == 403 and not any(c.startswith("digitize_session=") for c in forged.set_cookies)
     assert store.get_document(catalogue(web_home), document["id"])["link_status"] == document["link_status"]
 
 
@@ -174,7 +178,7 @@ def test_login_is_throttled_after_repeated_bad_passwords(web_server, web_home):
     for _ in range(5):
         assert http.login("thử-khóa", "wrong-password").status in (401, 429)
     refused = http.login("thử-khóa", "right-password-1")
-    assert refused.status == 429 and not refused.set_cookies
+    assert refused.status == 429 and not any(c.startswith("digitize_session=") for c in refused.set_cookies)
     assert "Đăng nhập sai quá nhiều lần" in refused.text
     # The lock is on that name: others from the same address still log in.
     assert Client(web_server).login(ADMIN, WEB_USERS[ADMIN][1]).status == 303

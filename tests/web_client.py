@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import uuid
 from urllib.parse import urlencode, urlsplit
 
@@ -25,18 +26,26 @@ class Answer:
 class Client:
     def __init__(self, base: str, cookie: str | None = None):
         parts = urlsplit(base)
-        self.host, self.port, self.cookie = parts.hostname, parts.port, cookie
+        self.host, self.port = parts.hostname, parts.port
+        self.cookies = {"digitize_session": cookie} if cookie else {}
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> Answer:
         connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
         try:
             sent = dict(headers or {})
-            if self.cookie:
-                sent["Cookie"] = f"digitize_session={self.cookie}"
+            if self.cookies:
+                sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
             connection.request(method, path, body=body, headers=sent)
-            return Answer(connection.getresponse())
+            answer = Answer(connection.getresponse())
         finally:
             connection.close()
+        for header in answer.set_cookies:
+            name, value = header.split(";", 1)[0].split("=", 1)
+            if "max-age=0" in header.lower() or not value.strip('"'):
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+        return answer
 
     def get(self, path: str, **headers) -> Answer:
         return self.request("GET", path, headers=headers)
@@ -60,11 +69,10 @@ class Client:
                             {"Content-Type": f"multipart/form-data; boundary={boundary}"})
 
     def login(self, name: str, password: str) -> Answer:
-        answer = self.post_form("/login", {"name": name, "password": password, "next": "/"})
-        for header in answer.set_cookies:
-            if header.startswith("digitize_session="):
-                self.cookie = header.split(";", 1)[0].split("=", 1)[1]
-        return answer
+        """As a browser does: the form (its CSRF token and cookie), then the post."""
+        form = self.get("/login").text
+        token = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+        return self.post_form("/login", {"name": name, "password": password, "next": "/", "csrf": token})
 
     def csrf(self) -> str:
         return self.get("/api/session").json()["csrf"]

@@ -6,7 +6,7 @@ timeout instead of failing, and the event loop keeps serving), finds the
 session, checks the role and, on every state-changing request, the CSRF token.
 Pages without a session redirect to /login; /api/* answers 401. The same
 functions as the commands do the work: decisions.link_by_hand/unlink_by_hand
-and import_registry, reports.for_options, watch.status.
+and import_registry, reports.for_options, status.status.
 """
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ from .thumbs import thumbnail
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "digitize_session"
+LOGIN_COOKIE = "digitize_login"  # the login form's CSRF token, before there is a session
 LANG_COOKIE = "digitize_lang"
 CSRF_HEADER = "x-csrf-token"
 WRITERS = ("officer", "admin")
@@ -104,11 +105,11 @@ class WebApp:
         self.config = config
         self.paths = site_config.resolve_paths(config)
         site_config.ensure_folders(self.paths)
-        web = config.get("web", {})
-        self.session_hours = float(web.get("session_hours", 10))
-        self.secure = bool(web.get("secure_cookies", False))
-        self.attempts = int(web.get("login_attempts", 5))
-        self.lockout = float(web.get("lockout_minutes", 15)) * 60
+        web = config["web"]  # validated against config/default.toml's [web]
+        self.session_hours = float(web["session_hours"])
+        self.secure = web["secure_cookies"]
+        self.attempts = web["login_attempts"]
+        self.lockout = web["lockout_minutes"] * 60
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"),
                                autoescape=select_autoescape(default=True, default_for_string=True))
         self.env.filters["masked"] = mask_cccd
@@ -122,8 +123,8 @@ class WebApp:
 
     def render(self, template: str, ctx: Ctx, **values) -> str:
         return self.env.get_template(template).render(
-            t=ctx.t, field_label=lambda key: field_label(key, ctx.lang), lang=ctx.lang, user=ctx.user, can_write=ctx.can_write, is_admin=ctx.is_admin,
-            csrf=ctx.user["csrf"] if ctx.user else "", path=ctx.request.url.path,
+            t=ctx.t, field_label=lambda key: field_label(key, ctx.lang), lang=ctx.lang, user=ctx.user,
+            can_write=ctx.can_write, is_admin=ctx.is_admin, csrf=ctx.user["csrf"] if ctx.user else "", path=ctx.request.url.path,
             here=str(ctx.request.url.path) + (f"?{ctx.request.url.query}" if ctx.request.url.query else ""),
             reports=reports, **values)
 
@@ -255,27 +256,39 @@ def build(config: dict) -> Starlette:
                 store.put_login_failures(ctx.conn, key, failures, first,
                                          now + app.lockout if failures >= limit else None)
 
+    def login_form(ctx: Ctx, status_code: int = 200, **values) -> Response:
+        """The login form with a fresh CSRF token, also set as a cookie (double submit: a page
+        elsewhere can neither read the cookie nor post it)."""
+        token = secrets.token_urlsafe(24)
+        response = ctx.render("login.html", status_code=status_code, login_csrf=token, **values)
+        response.set_cookie(LOGIN_COOKIE, token, max_age=3600, httponly=True, samesite="strict",
+                            secure=app.secure, path="/login")
+        return response
+
     @endpoint(app, roles=None)
     def login_page(ctx: Ctx) -> Response:
+        target = _local_path(ctx.request.query_params.get("next"))
         if ctx.user:
-            return RedirectResponse(_local_path(ctx.request.query_params.get("next")), status_code=303)
-        return ctx.render("login.html", next=_local_path(ctx.request.query_params.get("next")))
+            return RedirectResponse(target, status_code=303)
+        return login_form(ctx, next=target)
 
     @endpoint(app, roles=None)
     def login(ctx: Ctx) -> Response:
         name = str(ctx.form.get("name") or "").strip()
         password = str(ctx.form.get("password") or "")
         target = _local_path(str(ctx.form.get("next") or "/"))
+        sent, expected = ctx.form.get("csrf"), ctx.request.cookies.get(LOGIN_COOKIE)
+        if not isinstance(sent, str) or not expected or not secrets.compare_digest(sent, expected):
+            return login_form(ctx, 403, next=target, name=name, error=ctx.t("csrf"))
         keys = throttle_keys(ctx, name)
         minutes = locked_minutes(ctx, keys)
         if minutes:
-            return ctx.render("login.html", status_code=429, next=target, name=name,
-                              error=ctx.t("throttled", minutes=minutes))
+            return login_form(ctx, 429, next=target, name=name, error=ctx.t("throttled", minutes=minutes))
         user = accounts.verify(ctx.conn, name, password) if name and password else None
         if user is None:
             note_failure(ctx, keys)
             minutes = locked_minutes(ctx, keys)
-            return ctx.render("login.html", status_code=429 if minutes else 401, next=target, name=name,
+            return login_form(ctx, 429 if minutes else 401, next=target, name=name,
                               error=ctx.t("throttled", minutes=minutes) if minutes else ctx.t("bad_login"))
         with store.transaction(ctx.conn):
             store.clear_login_failures(ctx.conn, keys[0])
@@ -284,6 +297,7 @@ def build(config: dict) -> Starlette:
             store.create_session(ctx.conn, _token_hash(token), user["id"], secrets.token_urlsafe(32),
                                  expires.isoformat(timespec="seconds"))
         response = RedirectResponse(target, status_code=303)
+        response.delete_cookie(LOGIN_COOKIE, path="/login")
         response.set_cookie(COOKIE, token, max_age=int(app.session_hours * 3600), httponly=True,
                             samesite="strict", secure=app.secure, path="/")
         log.info("login %s", user["name"])
@@ -343,14 +357,14 @@ def build(config: dict) -> Starlette:
                                                           "fields", "candidates")}
                              for item in review_items(ctx)])
 
-    def decided(ctx: Ctx, document_id: int, action: str) -> Response:
+    def decided(ctx: Ctx, document_id: int) -> Response:
         """After a link or unlink by hand: the review item's new state (htmx), JSON, or back to the page."""
         document = store.get_document(ctx.conn, document_id)
         if _is_api(ctx.request):
             return JSONResponse({"document": document_id, "dossier": document["dossier_code"],
                                  "link_status": document["link_status"], "link_method": document["link_method"]})
         if ctx.htmx:
-            return ctx.render("decided.html", document=document, action=action)
+            return ctx.render("decided.html", document=document)
         back = _local_path(str(ctx.form.get("next") or f"/documents/{document_id}"))
         return RedirectResponse(back, status_code=303)
 
@@ -361,13 +375,13 @@ def build(config: dict) -> Starlette:
         if not isinstance(code, str) or not code.strip():
             raise decisions.DecisionError("Chưa nhập mã hồ sơ.", "No dossier code given.")
         decisions.link_by_hand(ctx.conn, document_id, code, app.paths["archive"], ctx.user["name"])
-        return decided(ctx, document_id, "link")
+        return decided(ctx, document_id)
 
     @endpoint(app, roles=WRITERS)
     def unlink_document(ctx: Ctx) -> Response:
         document_id = ctx.request.path_params["document_id"]
         decisions.unlink_by_hand(ctx.conn, document_id, app.paths["archive"], ctx.user["name"])
-        return decided(ctx, document_id, "unlink")
+        return decided(ctx, document_id)
 
     # --- documents and dossiers ---------------------------------------------------
     @endpoint(app)
