@@ -741,7 +741,7 @@ SELECT d.id,
             COALESCE(ds.procedure_name, ''))
 FROM documents d LEFT JOIN dossiers ds ON ds.code = d.dossier_code
 """
-WEB_MIGRATION = WEB_SCHEMA + ";\n" + _INDEX_ROWS
+WEB_MIGRATION = WEB_SCHEMA + ";\nDELETE FROM search_index;\n" + _INDEX_ROWS  # idempotent, like version 1
 USER_COLUMNS = "id, name, role, disabled, created_at, updated_at"
 
 

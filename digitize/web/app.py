@@ -187,8 +187,8 @@ def endpoint(app: WebApp, roles: tuple[str, ...] | None = ("officer", "superviso
                 except errors.DigitizeError as exc:
                     if _is_api(request):
                         return JSONResponse({"error": {"vi": exc.vi, "en": exc.en}}, status_code=400)
-                    return ctx.render("error.html", status_code=400, message=exc.vi if lang == "vi" else exc.en,
-                                      advice=exc.advice_vi if lang == "vi" else exc.advice_en)
+                    return _error_page(ctx, 400, exc.vi if lang == "vi" else exc.en,
+                                       exc.advice_vi if lang == "vi" else exc.advice_en)
             finally:
                 conn.close()
         return run
@@ -198,7 +198,16 @@ def endpoint(app: WebApp, roles: tuple[str, ...] | None = ("officer", "superviso
 def _refuse(ctx: Ctx, status_code: int, key: str) -> Response:
     if _is_api(ctx.request):
         return JSONResponse({"error": translate(key, "en")}, status_code=status_code)
-    return ctx.render("error.html", status_code=status_code, message=ctx.t(key), advice="")
+    return _error_page(ctx, status_code, ctx.t(key), "")
+
+
+def _error_page(ctx: Ctx, status_code: int, message: str, advice: str) -> Response:
+    """An error page; for an htmx request, the message alone, shown in the page's #flash."""
+    if ctx.htmx:
+        response = ctx.render("flash.html", status_code=status_code, message=message, advice=advice)
+        response.headers.update({"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
+        return response
+    return ctx.render("error.html", status_code=status_code, message=message, advice=advice)
 
 
 def _masked_fields(fields: dict | None) -> dict:
