@@ -95,6 +95,7 @@ def test_officer_links_finds_opens_and_reads_the_rate(web_server, web_home, chro
     status = page.locator(f"#doc-{document_id} [role=status]")
     status.wait_for()
     assert REVIEWED_DOSSIER in status.inner_text()
+    assert page.inner_text("#flash") == ""  # the earlier refusal is cleared
     snap(page, shots, "03-review-linked")
     conn = store.connect(web_home / "catalogue.sqlite")
     document = store.get_document(conn, document_id)
