@@ -50,8 +50,8 @@ def test_user_commands(home):
 def test_link_command_is_audited(home):
     conn = store.connect(home / "catalogue.sqlite")
     store.insert_dossiers(conn, [{"code": "000.00.06.H56-241003-0012", "received_date": "2024-10-03"}])
-    store.insert_documents(conn, [{"sha256": "a" * 64, "source": "/x/a.jpg", "status": "done", "link_status": "review"}])
-    document_id = store.documents_by_sha(conn, "a" * 64)[0]["id"]
+    document_id = store.save_document(conn, {"sha256": "a" * 64, "source": "/x/a.jpg", "status": "done",
+                                             "link_status": "review"})
     done = run_digitize(["link", str(document_id), "000.00.06.H56-241003-0012"], home)
     assert done.returncode == 0, done.stderr
     assert store.get_document(conn, document_id)["link_method"] == "manual"

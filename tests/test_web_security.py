@@ -215,11 +215,10 @@ def test_urls_cannot_reach_outside_the_archive(web_server, web_home, tmp_path):
     shutil.copy(some_pdf, outside)
     sneaky_link = web_home / "archive" / "sneaky.pdf"
     sneaky_link.symlink_to(outside)
-    store.insert_documents(conn, [
-        {"sha256": "f" * 64, "source": str(outside), "output": str(outside), "status": "done", "page_count": 1},
-        {"sha256": "e" * 64, "source": str(outside), "output": str(sneaky_link), "status": "done", "page_count": 1}])
-    for sha in ("f" * 64, "e" * 64):
-        document_id = store.documents_by_sha(conn, sha)[0]["id"]
+    planted = [store.save_document(conn, {"sha256": sha, "source": str(outside), "output": str(output),
+                                          "status": "done", "page_count": 1})
+               for sha, output in (("f" * 64, outside), ("e" * 64, sneaky_link))]
+    for document_id in planted:
         assert http.get(f"/documents/{document_id}/file.pdf").status == 404
         assert http.get(f"/documents/{document_id}/pages/1.png").status == 404
     answer = http.get(f"/documents/{store.list_documents(conn, 'done')[0]['id']}/file.pdf")
