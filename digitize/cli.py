@@ -11,10 +11,10 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from . import __version__, assemble, codes, config as site_config, coversheet, errors, filing, jobs, programs
-from . import periods as period_rules, registry, reports, reprocess, status, store
+from . import __version__, accounts, assemble, config as site_config, coversheet, decisions, errors, jobs
+from . import periods as period_rules, programs, reports, reprocess, status, store
 from .files import apply_umask, write_bytes_atomic
-from .models import DONE, DocumentResult, LinkDecision
+from .models import DONE, DocumentResult
 from .vntext import path_text
 from .privacy import mask_cccd, masked_data, shown
 from .pipelines import load_pipeline
@@ -136,13 +136,9 @@ def _write_report(data: bytes, out: Path) -> None:
 
 
 def cmd_coverage(args: argparse.Namespace, config: dict) -> int:
-    today = date.today()
-    chosen = period_rules.select(args.quarter, args.month, args.year, args.from_day, args.to_day,
-                                 cutoff_day=config["periods"]["cutoff_day"], today=today)
-    # Workbooks and pages always carry both breakdowns; the text formats only the one asked for.
-    by = tuple(reports.BREAKDOWN_KEYS) if args.format in ("xlsx", "html") else tuple(filter(None, [args.by]))
-    conn = store.connect(site_config.resolve_paths(config)["catalogue"])
-    report = reports.build(conn, chosen, config, today=today, by=by, chart=args.format == "html")
+    chosen, report = reports.for_options(
+        _catalogue(config), config, today=date.today(), fmt=args.format, quarter=args.quarter, month=args.month,
+        year=args.year, from_day=args.from_day, to_day=args.to_day, by=args.by)
     data = reports.render(report, args.format, args.lang, args.by)
     if args.out or args.format == "xlsx":
         out = Path(args.out) if args.out else Path(reports.report_stem(chosen[-1].label, args.lang) + ".xlsx")
@@ -189,35 +185,24 @@ def _catalogue(config: dict):
     return store.connect(site_config.resolve_paths(config)["catalogue"])
 
 
-def _dossier_code(text: str) -> str:
-    code = codes.normalise_code(text)
-    if not codes.is_well_formed(code):
-        raise UsageError(f"Mã hồ sơ sai dạng: {text}", f"Malformed dossier code: {text}",
-                                   "Viết mã dạng 000.00.06.H56-231027-0361.", "Write it like 000.00.06.H56-231027-0361.")
-    return code
+def _archive(config: dict) -> Path:
+    return site_config.resolve_paths(config)["archive"]
 
 
 def cmd_registry_import(args: argparse.Namespace, config: dict) -> int:
-    result = registry.read_registry(args.file, config)
-    conn = _catalogue(config)
-    counts = store.upsert_dossiers(conn, result["rows"])
-    relinked = filing.link_waiting(conn, site_config.resolve_paths(config)["archive"])
-    # Every data line is one of added, updated, unchanged or rejected: lines is their sum.
-    payload = {"file": str(args.file), "encoding": result["encoding"], "lines": result["lines"],
-               "added": counts["added"], "updated": counts["updated"], "unchanged": counts["unchanged"],
-               "rejected": result["rejected"], "duplicates": result["duplicates"], "notes": result["notes"],
-               "relinked": relinked}
+    payload = decisions.import_registry(_catalogue(config), args.file, config, _archive(config),
+                                        decisions.cli_actor())
     if args.json:
         print(_json_line(payload))
         return errors.OK
-    print(f"Dòng dữ liệu / data lines: {result['lines']}  "
-          f"Thêm mới / added: {counts['added']}  Cập nhật / updated: {counts['updated']}  "
-          f"Không đổi / unchanged: {counts['unchanged']}  Bị loại / rejected: {len(result['rejected'])}")
-    for row in result["rejected"]:
+    print(f"Dòng dữ liệu / data lines: {payload['lines']}  "
+          f"Thêm mới / added: {payload['added']}  Cập nhật / updated: {payload['updated']}  "
+          f"Không đổi / unchanged: {payload['unchanged']}  Bị loại / rejected: {len(payload['rejected'])}")
+    for row in payload["rejected"]:
         print(f"  dòng / line {row['line']}: {shown(row['reason_vi'])} / {shown(row['reason_en'])}")
-    for note in result["notes"]:
+    for note in payload["notes"]:
         print(f"  lưu ý / note: {shown(note)}")
-    for item in relinked:
+    for item in payload["relinked"]:
         print(f"  đã liên kết / linked: tài liệu / document {item['document']} → {item['dossier']}")
     return errors.OK
 
@@ -266,44 +251,22 @@ def cmd_review(args: argparse.Namespace, config: dict) -> int:
     return errors.OK
 
 
-def _document(conn, document_id: int) -> dict:
-    document = store.get_document(conn, document_id)
-    if document is None:
-        raise UsageError(f"Không có tài liệu số {document_id}.", f"No document {document_id}.",
-                                   "Xem số tài liệu bằng 'digitize review'.", "See document numbers with 'digitize review'.")
-    return document
-
-
 def cmd_link(args: argparse.Namespace, config: dict) -> int:
-    conn = _catalogue(config)
-    document = _document(conn, args.document)
-    code = _dossier_code(args.dossier)
-    if store.get_dossier(conn, code) is None:
-        raise UsageError(f"Hồ sơ {code} chưa có trong sổ.", f"Dossier {code} is not in the registry.",
-                                   "Nhập danh sách hồ sơ trước: digitize registry import FILE.",
-                                   "Import the dossier list first: digitize registry import FILE.")
-    with store.transaction(conn):
-        store.set_link(conn, document["id"], LinkDecision("linked", "manual", 1.0, code,
-                                                          tuple(document["candidates"] or ())), manual=True)
-    filing.refile(conn, document["id"], site_config.resolve_paths(config)["archive"])
-    print(f"Đã liên kết thủ công / linked by hand: tài liệu / document {document['id']} → {code}")
+    code = decisions.link_by_hand(_catalogue(config), args.document, args.dossier, _archive(config),
+                                  decisions.cli_actor())
+    print(f"Đã liên kết thủ công / linked by hand: tài liệu / document {args.document} → {code}")
     return errors.OK
 
 
 def cmd_unlink(args: argparse.Namespace, config: dict) -> int:
-    conn = _catalogue(config)
-    document = _document(conn, args.document)
-    with store.transaction(conn):
-        store.set_link(conn, document["id"], LinkDecision("none", "manual",
-                                                          candidates=tuple(document["candidates"] or ())), manual=True)
-    filing.refile(conn, document["id"], site_config.resolve_paths(config)["archive"])
-    print(f"Đã bỏ liên kết / unlinked: tài liệu / document {document['id']} "
+    decisions.unlink_by_hand(_catalogue(config), args.document, _archive(config), decisions.cli_actor())
+    print(f"Đã bỏ liên kết / unlinked: tài liệu / document {args.document} "
           "(quyết định thủ công, không bị chạy tự động ghi đè / a manual decision, kept by automatic runs)")
     return errors.OK
 
 
 def cmd_coversheet(args: argparse.Namespace, config: dict) -> int:
-    wanted = [_dossier_code(text) for text in args.codes]
+    wanted = [decisions.dossier_code(text) for text in args.codes]
     conn = _catalogue(config)
     known = {code: row for code in wanted if (row := store.get_dossier(conn, code))}
     with _writing(Path(args.out)):
@@ -415,6 +378,51 @@ def cmd_check(args: argparse.Namespace, config: dict) -> int:
     return exit_code
 
 
+# --- web page and its accounts (issue 14) ---
+def _read_password(args: argparse.Namespace) -> str:
+    """One line from stdin with --password-stdin (scripts), else asked twice without echo."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+    first = getpass.getpass("Mật khẩu / Password: ")
+    if getpass.getpass("Nhập lại / Again: ") != first:
+        raise accounts.AccountError("Hai lần nhập mật khẩu khác nhau.", "The two passwords differ.")
+    return first
+
+
+def cmd_user_add(args: argparse.Namespace, config: dict) -> int:
+    accounts.add(_catalogue(config), args.name, args.role, _read_password(args), decisions.cli_actor())
+    print(f"Đã thêm / added: {accounts.check_name(args.name)} ({args.role})")
+    return errors.OK
+
+
+def cmd_user_list(args: argparse.Namespace, config: dict) -> int:
+    for user in store.list_users(_catalogue(config)):
+        if args.json:
+            print(json.dumps(user, ensure_ascii=False))
+        else:
+            state = "đã khóa / disabled" if user["disabled"] else "hoạt động / active"
+            print(f"{user['name']:24} {user['role']:10} {state}")
+    return errors.OK
+
+
+def cmd_user_disable(args: argparse.Namespace, config: dict) -> int:
+    accounts.disable(_catalogue(config), args.name, decisions.cli_actor())
+    print(f"Đã khóa / disabled: {args.name}")
+    return errors.OK
+
+
+def cmd_user_passwd(args: argparse.Namespace, config: dict) -> int:
+    accounts.set_password(_catalogue(config), args.name, _read_password(args), decisions.cli_actor())
+    print(f"Đã đổi mật khẩu / password changed: {args.name}")
+    return errors.OK
+
+
+def cmd_serve(args: argparse.Namespace, config: dict) -> int:
+    from .web import serve
+    return serve(config, args.host, args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="digitize",
@@ -524,6 +532,29 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("--trust", action="append", metavar="CA.pem", help="also trust this CA (repeatable)")
     rules.add_argument("--json", action="store_true", help="one JSON object per file")
     rules.set_defaults(handler=cmd_check)
+
+    user = commands.add_parser("user", help="accounts of the web page")
+    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    user_add = user_commands.add_parser("add", help="a new account")
+    user_add.add_argument("name", metavar="NAME")
+    user_add.add_argument("--role", choices=accounts.ROLES, required=True)
+    user_add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    user_add.set_defaults(handler=cmd_user_add)
+    user_list = user_commands.add_parser("list", help="accounts and their roles")
+    user_list.add_argument("--json", action="store_true")
+    user_list.set_defaults(handler=cmd_user_list)
+    user_disable = user_commands.add_parser("disable", help="lock an account and end its sessions")
+    user_disable.add_argument("name", metavar="NAME")
+    user_disable.set_defaults(handler=cmd_user_disable)
+    user_passwd = user_commands.add_parser("passwd", help="set a new password (ends its sessions)")
+    user_passwd.add_argument("name", metavar="NAME")
+    user_passwd.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    user_passwd.set_defaults(handler=cmd_user_passwd)
+
+    server = commands.add_parser("serve", help="the office's web page (review, search, coverage)")
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    server.add_argument("--port", type=int, default=8080)
+    server.set_defaults(handler=cmd_serve)
 
     return parser
 

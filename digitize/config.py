@@ -42,6 +42,7 @@ RANGES = {
     "watch.stable_seconds": (0, 3600), "watch.broken_after": (0, 86_400), "watch.file_timeout": (1, 86_400),
     "periods.cutoff_day": (1, 28), "periods.pass_mark": (0, 100),
     "registry.max_rows": (1, 10_000_000), "registry.max_megabytes": (1, 4096),
+    "web.session_hours": (0.25, 720), "web.login_attempts": (1, 100), "web.lockout_minutes": (1, 1440),
 }
 
 

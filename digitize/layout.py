@@ -9,6 +9,8 @@ Under the state folders (see `digitize paths`):
     quarantine/<path below the inbox> + NAME.error.txt   files that could not be processed
     work/claimed/<claim id>/<path below the inbox>       claimed by the watcher, in progress
     work/engine/                                         page images of documents in flight
+    work/thumbs/<doc id>-<page>-<size>-<mtime>.png       the web page's thumbnails (a cache)
+    work/uploads/                                        registry exports uploaded on the web page, while imported
 A scan of several dossiers gives NAME.pdf, NAME-part2.pdf, ... (each filed by its own dossier).
 
 One collision rule for every place: a name that holds another source's file (or a folder)
@@ -153,3 +155,16 @@ def duplicate_place(archive: Path, rel: PurePath, sha256: str) -> Path:
 def quarantine_place(quarantine: Path, rel: PurePath, sha256: str | None) -> Path:
     """quarantine/<path below the inbox>; its note goes beside it (note_beside)."""
     return place(_kept_below(quarantine, rel), rel.name, sha256)
+
+
+def thumbnail_path(work: Path, document_id: int, page: int, pdf_size: int, pdf_mtime_ns: int) -> Path:
+    """A page's cached thumbnail; a new PDF (size or time) gets a new name."""
+    return work / "thumbs" / f"{document_id}-{page}-{pdf_size}-{pdf_mtime_ns}.png"
+
+
+def old_thumbnails(work: Path, document_id: int, page: int) -> list[Path]:
+    return list((work / "thumbs").glob(f"{document_id}-{page}-*.png"))
+
+
+def uploads_folder(work: Path) -> Path:
+    return work / "uploads"

@@ -125,6 +125,19 @@ def build(conn, periods: list[Period], config: dict, *, today: date, by: tuple[s
     return report
 
 
+def for_options(conn, config: dict, *, today: date, fmt: str, quarter: str | None = None,
+                month: str | None = None, year: str | None = None, from_day: str | None = None,
+                to_day: str | None = None, by: str | None = None) -> tuple[list[Period], dict]:
+    """The periods and report of `digitize coverage` for these options. The web page and
+    /api/coverage call this too, so their figures are the command's, never recomputed.
+    Workbooks and pages (xlsx, html) carry both breakdowns and the chart; the text
+    formats only the breakdown asked for."""
+    chosen = period_rules.select(quarter, month, year, from_day, to_day,
+                                 cutoff_day=config["periods"]["cutoff_day"], today=today)
+    breakdowns = tuple(BREAKDOWN_KEYS) if fmt in ("xlsx", "html") else tuple(filter(None, [by]))
+    return chosen, build(conn, chosen, config, today=today, by=breakdowns, chart=fmt == "html")
+
+
 # --- cell values ---------------------------------------------------------------
 
 def safe_text(value) -> str:

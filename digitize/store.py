@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 
 from .errors import CatalogueError
 from .models import FAILED, DocumentResult, LinkDecision, Part
+from .vntext import fold_keep_length, nfc
 
 DOCUMENTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -118,6 +119,8 @@ def connect(path: Path | str) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
+        # The search index's accent folding, for the web migration and index_document (see WEB_SCHEMA).
+        conn.create_function("fold", 1, _fold, deterministic=True)
         migrate(conn)
     except sqlite3.OperationalError:  # full disk, locked, unreadable: the machine's, not damage
         conn.close()
@@ -316,6 +319,7 @@ def record_result(conn: sqlite3.Connection, result: DocumentResult, pipeline: di
                 set_link(conn, document_id, part.link)
             if part.output:
                 record_version(conn, document_id, part.output, pipeline["name"], pipeline["hash"])
+            index_document(conn, document_id)  # search index hook: see WEB_SCHEMA
             ids.append(document_id)
         if also is not None:
             also(conn)
@@ -489,6 +493,7 @@ def save_relinked(conn: sqlite3.Connection, key: str, document_id: int, decided:
         if decided is not None:
             update_document(conn, document_id, fields=fields, kind=(fields or {}).get("kind"))
             set_link(conn, document_id, decided)
+            index_document(conn, document_id)  # search index hook: the fields changed even if the link did not
         finish_item(conn, key, document_id, "done", link_changed=link_changed)
 
 
@@ -671,7 +676,247 @@ def set_link(conn: sqlite3.Connection, document_id: int, link: LinkDecision, man
     update_document(conn, document_id, dossier_code=link.dossier, link_status=link.status,
                     link_method="manual" if manual else link.method,
                     link_confidence=link.confidence, candidates=list(link.candidates) or None)
+    index_document(conn, document_id)  # search index hook: the dossier code is searchable
     return True
+
+
+# ==== web (issue 14): accounts, sessions, login throttling, audit log, search index ====
+# One migration (WEB_MIGRATION, version 2): the tables below, then the search index
+# filled from every document already catalogued.
+#
+# Search index hook: `search_index` holds, per document (rowid = documents.id), an
+# accent-folded copy of its page text (`text`) and of its dossier code, source path,
+# fields (never the CCCD) and registry applicant/procedure (`meta`). FTS5's
+# remove_diacritics does not fold đ/Đ, so the copy is folded by the SQL function
+# fold() (vntext.fold_keep_length, registered by connect), which keeps one character
+# per character. index_document() rewrites a document's entry and is called wherever
+# a document's text, fields or link is written: record_result, save_relinked and
+# set_link. Any new writer of pages, fields or links must call it too.
+WEB_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,                    -- officer|supervisor|admin
+    password_hash TEXT NOT NULL,           -- Argon2id (argon2-cffi)
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,           -- sha256 of the cookie value (the value itself is never stored)
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS login_failures (
+    key TEXT PRIMARY KEY,                  -- "user:NAME" or "ip:ADDRESS"
+    failures INTEGER NOT NULL,
+    first_at REAL NOT NULL,                -- epoch seconds of the first failure in the window
+    locked_until REAL
+);
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,                   -- user name ("cli:<os user>" from the command line)
+    action TEXT NOT NULL,                  -- link|unlink|registry_import|user_add|user_disable|user_passwd
+    document_id INTEGER,
+    dossier TEXT,
+    detail TEXT                            -- JSON
+);
+CREATE INDEX IF NOT EXISTS audit_log_document ON audit_log (document_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS search_index USING fts5 (
+    text, meta, tokenize = 'unicode61 remove_diacritics 2'
+)
+"""
+# What the index holds for each document. Page order does not matter to the index
+# (snippets are cut from document_text, in order).
+_INDEX_ROWS = """
+INSERT INTO search_index (rowid, text, meta)
+SELECT d.id,
+       fold((SELECT group_concat(p.text, char(10)) FROM pages p WHERE p.document_id = d.id)),
+       fold(COALESCE(d.dossier_code, '') || ' ' || d.source || ' ' ||
+            COALESCE((SELECT group_concat(f.value, ' ') FROM json_each(d.fields) f WHERE f.key != 'cccd'), '') || ' ' ||
+            COALESCE(ds.applicant, '') || ' ' || COALESCE(ds.procedure_code, '') || ' ' ||
+            COALESCE(ds.procedure_name, ''))
+FROM documents d LEFT JOIN dossiers ds ON ds.code = d.dossier_code
+"""
+WEB_MIGRATION = WEB_SCHEMA + ";\nDELETE FROM search_index;\n" + _INDEX_ROWS  # idempotent, like version 1
+USER_COLUMNS = "id, name, role, disabled, created_at, updated_at"
+
+
+def _fold(text: str | None) -> str:
+    return fold_keep_length(nfc(text)) if text else ""
+
+
+def document_text(conn: sqlite3.Connection, document_id: int) -> str:
+    """The document's page text in page order, NFC, pages apart by a blank line (for snippets)."""
+    rows = conn.execute("SELECT text FROM pages WHERE document_id=? ORDER BY page_no", (document_id,))
+    return nfc("\n\n".join(row["text"] or "" for row in rows))
+
+
+def index_document(conn: sqlite3.Connection, document_id: int) -> None:
+    """Rewrite the document's entry in the search index (see WEB_SCHEMA)."""
+    conn.execute("DELETE FROM search_index WHERE rowid=?", (document_id,))
+    conn.execute(_INDEX_ROWS + " WHERE d.id = ?", (document_id,))
+
+
+_SEARCH_SELECT = """
+SELECT doc.id, doc.source, doc.output, doc.kind, doc.status, doc.link_status, doc.link_method,
+       doc.dossier_code, doc.fields, doc.page_count, doc.officer, doc.created_at,
+       ds.applicant AS dossier_applicant, ds.procedure_code AS dossier_procedure_code,
+       ds.procedure_name AS dossier_procedure_name, ds.received_date AS dossier_received_date,
+       {rank} AS rank
+FROM documents doc LEFT JOIN dossiers ds ON ds.code = doc.dossier_code
+"""
+
+
+def search_documents(conn: sqlite3.Connection, *, match: str | None = None, dossier: str | None = None,
+                     cccd: str | None = None, start: str | None = None, end: str | None = None,
+                     procedure: str | None = None, status: str | None = None, limit: int = 50) -> list[dict]:
+    """Documents found by an FTS5 `match` expression over the folded index, an exact dossier
+    code or an exact CCCD (document fields or the linked dossier's), best first.
+
+    Filters: start/end (ISO days) on the dossier's received day, else the day the
+    document was catalogued; procedure (code); status: linked | review | none | failed.
+    """
+    where, params = [], []
+    if match:
+        query = _SEARCH_SELECT.format(rank="bm25(search_index, 1.0, 4.0)") + \
+            "JOIN search_index ON search_index.rowid = doc.id "
+        where.append("search_index MATCH ?")
+        params.append(match)
+    else:
+        query = _SEARCH_SELECT.format(rank="0")
+    if dossier:
+        where.append("doc.dossier_code = ?")
+        params.append(dossier)
+    if cccd:
+        where.append("(json_extract(doc.fields, '$.cccd') = ? OR ds.cccd = ?)")
+        params += [cccd, cccd]
+    if start and end:
+        where.append("COALESCE(ds.received_date, substr(doc.created_at, 1, 10)) BETWEEN ? AND ?")
+        params += [start, end]
+    if procedure:
+        where.append("(ds.procedure_code = ? OR json_extract(doc.fields, '$.procedure_code') = ?)")
+        params += [procedure, procedure]
+    if status == "failed":
+        where.append("doc.status = 'failed'")
+    elif status in ("linked", "review"):
+        where.append("doc.link_status = ?")
+        params.append(status)
+    elif status == "none":
+        where.append("doc.status = 'done' AND COALESCE(doc.link_status, 'none') = 'none'")
+    if not where:
+        return []
+    rows = conn.execute(query + "WHERE " + " AND ".join(where) + " ORDER BY rank, doc.id DESC LIMIT ?",
+                        [*params, limit])
+    return [_document_row(row) for row in rows]
+
+
+def procedures(conn: sqlite3.Connection) -> list[dict]:
+    """Procedure codes and names known to the registry, for filters."""
+    rows = conn.execute("SELECT procedure_code AS code, MAX(procedure_name) AS name FROM dossiers "
+                        "WHERE procedure_code IS NOT NULL GROUP BY procedure_code ORDER BY procedure_code")
+    return [dict(row) for row in rows]
+
+
+def documents_of_dossier(conn: sqlite3.Connection, code: str) -> list[dict]:
+    rows = conn.execute("SELECT * FROM documents WHERE dossier_code=? ORDER BY id", (code,))
+    return [_document_row(row) for row in rows]
+
+
+def recent_intake_events(conn: sqlite3.Connection, kind: str, limit: int = 10) -> list[dict]:
+    rows = conn.execute("SELECT * FROM intake_events WHERE kind=? ORDER BY id DESC LIMIT ?", (kind, limit))
+    return [dict(row) for row in rows]
+
+
+# users and sessions
+def add_user(conn: sqlite3.Connection, name: str, role: str, password_hash: str) -> bool:
+    """False when the name is taken."""
+    stamp = now_iso()
+    cursor = conn.execute(
+        "INSERT INTO users (name, role, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (name) DO NOTHING", (name, role, password_hash, stamp, stamp))
+    return cursor.rowcount == 1
+
+
+def get_user(conn: sqlite3.Connection, name: str, with_hash: bool = False) -> dict | None:
+    columns = USER_COLUMNS + (", password_hash" if with_hash else "")
+    row = conn.execute(f"SELECT {columns} FROM users WHERE name=?", (name,)).fetchone()
+    return dict(row) if row else None
+
+
+def list_users(conn: sqlite3.Connection) -> list[dict]:
+    return [dict(row) for row in conn.execute(f"SELECT {USER_COLUMNS} FROM users ORDER BY name")]
+
+
+def update_user(conn: sqlite3.Connection, name: str, *, disabled: bool | None = None,
+                password_hash: str | None = None) -> bool:
+    """Disable a user or set a password; either ends every session of theirs. False: no such user."""
+    with transaction(conn):
+        row = conn.execute("SELECT id FROM users WHERE name=?", (name,)).fetchone()
+        if row is None:
+            return False
+        if disabled is not None:
+            conn.execute("UPDATE users SET disabled=?, updated_at=? WHERE id=?", (int(disabled), now_iso(), row["id"]))
+        if password_hash is not None:
+            conn.execute("UPDATE users SET password_hash=?, updated_at=? WHERE id=?",
+                         (password_hash, now_iso(), row["id"]))
+        conn.execute("DELETE FROM sessions WHERE user_id=?", (row["id"],))
+    return True
+
+
+def create_session(conn: sqlite3.Connection, token_hash: str, user_id: int, csrf: str, expires_at: str) -> None:
+    conn.execute("DELETE FROM sessions WHERE expires_at < ?", (now_iso(),))
+    conn.execute("INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                 (token_hash, user_id, csrf, now_iso(), expires_at))
+
+
+def session_user(conn: sqlite3.Connection, token_hash: str) -> dict | None:
+    """The live session's user (name, role, csrf, expires_at); None when expired, unknown or disabled."""
+    row = conn.execute(
+        "SELECT u.id, u.name, u.role, s.csrf, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id "
+        "WHERE s.token_hash=? AND s.expires_at > ? AND u.disabled = 0", (token_hash, now_iso())).fetchone()
+    return dict(row) if row else None
+
+
+def delete_session(conn: sqlite3.Connection, token_hash: str) -> None:
+    conn.execute("DELETE FROM sessions WHERE token_hash=?", (token_hash,))
+
+
+def login_failures(conn: sqlite3.Connection, key: str) -> dict | None:
+    row = conn.execute("SELECT * FROM login_failures WHERE key=?", (key,)).fetchone()
+    return dict(row) if row else None
+
+
+def put_login_failures(conn: sqlite3.Connection, key: str, failures: int, first_at: float,
+                       locked_until: float | None) -> None:
+    conn.execute("INSERT INTO login_failures (key, failures, first_at, locked_until) VALUES (?, ?, ?, ?) "
+                 "ON CONFLICT (key) DO UPDATE SET failures=excluded.failures, first_at=excluded.first_at, "
+                 "locked_until=excluded.locked_until", (key, failures, first_at, locked_until))
+
+
+def clear_login_failures(conn: sqlite3.Connection, key: str) -> None:
+    conn.execute("DELETE FROM login_failures WHERE key=?", (key,))
+
+
+# audit log
+def add_audit(conn: sqlite3.Connection, actor: str, action: str, document_id: int | None = None,
+              dossier: str | None = None, detail: dict | None = None) -> None:
+    conn.execute("INSERT INTO audit_log (at, actor, action, document_id, dossier, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                 (now_iso(), actor, action, document_id, dossier,
+                  json.dumps(detail, ensure_ascii=False) if detail is not None else None))
+
+
+def audit_entries(conn: sqlite3.Connection, document_id: int | None = None, limit: int = 200) -> list[dict]:
+    """Newest first; one document's entries when document_id is given."""
+    if document_id is None:
+        rows = conn.execute("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", (limit,))
+    else:
+        rows = conn.execute("SELECT * FROM audit_log WHERE document_id=? ORDER BY id DESC LIMIT ?",
+                            (document_id, limit))
+    return [{**dict(row), "detail": json.loads(row["detail"]) if row["detail"] else None} for row in rows]
 
 
 # Catalogues made before versioning have every table of version 1 already (IF NOT EXISTS).
@@ -681,4 +926,5 @@ MIGRATIONS = (
     "ALTER TABLE documents ADD COLUMN signature_status TEXT; "
     "ALTER TABLE documents ADD COLUMN signature_reason TEXT; "
     "ALTER TABLE documents ADD COLUMN warnings TEXT",
+    WEB_MIGRATION,  # 3: accounts, sessions, login throttling, audit log, search index (issue 14)
 )

@@ -47,3 +47,75 @@ def run_digitize(args: list[str], home: Path, timeout: float = 600, **env) -> su
 
 def json_lines(output: str) -> list[dict]:
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+# --- the web page (issue 14): one catalogue of the processed samples, one real server ---
+SAMPLES = PROJECT_ROOT / "samples"
+WEB_USERS = {  # name: (role, password)
+    "admin": ("admin", "admin-password-1"),
+    "Nguyễn Văn An": ("officer", "officer-password-1"),
+    "giám sát": ("supervisor", "supervisor-password-1"),
+}
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def web_home(tmp_path_factory) -> Path:
+    """A digitize home with the sample registry imported, samples/ processed by the real
+    pipeline (once per test session) and one account per role."""
+    home = tmp_path_factory.mktemp("web") / "home"
+    home.mkdir()
+    for args in (["registry", "import", str(SAMPLES / "registry.csv")], ["process", str(SAMPLES)]):
+        done = run_digitize(args, home, OMP_THREAD_LIMIT="1")
+        assert done.returncode == 0, done.stderr
+    for name, (role, password) in WEB_USERS.items():
+        done = subprocess.run([*DIGITIZE, "user", "add", name, "--role", role, "--password-stdin"],
+                              input=password + "\n", capture_output=True, text=True, cwd=PROJECT_ROOT,
+                              env={**os.environ, "DIGITIZE_HOME": str(home)})
+        assert done.returncode == 0, done.stderr
+    return home
+
+
+@pytest.fixture(scope="session")
+def web_server(web_home):
+    """`digitize serve` as a real process on a free local port; its base URL."""
+    import time
+    import urllib.request
+    port = free_port()
+    log = (web_home / "serve.log").open("w")
+    server = subprocess.Popen([*DIGITIZE, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=PROJECT_ROOT,
+                              env={**os.environ, "DIGITIZE_HOME": str(web_home)}, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError((web_home / "serve.log").read_text())
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium driven by Playwright (its own browser download is not possible here)."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"])
+        yield browser
+        browser.close()

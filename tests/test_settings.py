@@ -104,6 +104,9 @@ def test_the_wheel_carries_defaults_and_pipelines_and_runs_outside_the_checkout(
     assert installed.returncode == 0, installed.stderr
     assert (target / "digitize" / "site_config" / "default.toml").is_file()
     assert (target / "digitize" / "pipeline_files" / "intake.toml").is_file()
+    assert (target / "digitize" / "site_config" / "digitize-web.service").is_file()
+    for page_file in ("templates/base.html", "static/htmx.min.js", "static/htmx.LICENSE.txt", "static/app.css"):
+        assert (target / "digitize" / "web" / page_file).is_file(), page_file  # the web page needs no network
     assert not (target / "tools").exists()  # measuring tools stay out of the product
     # The installed package (first on the path), not the checkout, from an unrelated folder.
     env = {**os.environ, "PYTHONPATH": str(target), "DIGITIZE_HOME": str(tmp_path / "home")}
