@@ -228,8 +228,17 @@ def test_file_timeout_fails_the_file_not_the_batch(tmp_path):
     images[0].save(slow, "PDF", resolution=200.0, save_all=True, append_images=images[1:])
     quick = drop(tmp_path / "one.jpg", page_bytes(510))
     config = site_config.load_config({"DIGITIZE_HOME": str(tmp_path / "home")})
-    results = {scanned.source.name: scanned for scanned in engine.run(
-        [slow, quick], load_pipeline("intake"), config, 1, tmp_path, file_timeout=1e-9)}
-    assert "longer than the limit" in results["three pages.pdf"].error.en
+
+    def run(limit):
+        return {scanned.source.name: scanned for scanned in engine.run(
+            [slow, quick], load_pipeline("intake"), config, 1, tmp_path, file_timeout=limit)}
+    # With one worker a page takes about a second, so the second page of the three-page file
+    # would start past half a second: the file fails there, with the time-limit error.
+    limited = run(0.5)
+    assert "longer than the limit" in limited["three pages.pdf"].error.en
+    assert limited["three pages.pdf"].error.exit_code == 7
     # The one-page file has no second page to hold back: it finishes.
-    assert results["one.jpg"].error is None and len(results["one.jpg"].pages) == 1
+    assert limited["one.jpg"].error is None and len(limited["one.jpg"].pages) == 1
+    # Without the limit the same file is fine: the failure above is the limit's doing.
+    unlimited = run(None)
+    assert unlimited["three pages.pdf"].error is None and len(unlimited["three pages.pdf"].pages) == 3
