@@ -30,6 +30,14 @@ def test_the_watchers_folders_exactly(tmp_path):
     assert layout.unfiled_folder(archive) == archive / "unfiled"
     assert layout.sidecar(archive / "2024" / "01" / "scan.v2.pdf") == archive / "2024" / "01" / "scan.v2.txt"
     assert layout.note_beside(quarantine / "a.pdf") == quarantine / "a.pdf.error.txt"
+    # A name holding another source's file: this source's name gets its sha256, in every place.
+    for place in (lambda: layout.original_place(archive, taken, PurePath("An/x.jpg"), SHA),
+                  lambda: layout.duplicate_place(archive, PurePath("An/x.jpg"), SHA),
+                  lambda: layout.quarantine_place(quarantine, PurePath("An/x.jpg"), SHA)):
+        first = place()
+        first.parent.mkdir(parents=True, exist_ok=True)
+        first.write_bytes(b"another source")
+        assert place() == first.with_name(f"x-{SHA[:8]}.jpg")
 
 
 def test_dossier_folders_by_received_date_then_the_code_then_undated():
@@ -81,6 +89,8 @@ def test_safe_names_at_their_edges():
     assert layout.safe_name("con.tar.gz") == "_con.tar.gz" and layout.safe_name("Lpt9") == "_Lpt9"
     assert layout.safe_name("console.pdf") == "console.pdf"
     assert layout.safe_name("..") == "_" and layout.safe_name("x\x7f.pdf") == "x_.pdf"
+    assert layout.safe_name("..pdf") == "_.pdf"
+    assert layout.safe_name("bản X") == "bản X" and layout.safe_name("Bản X.pdf", "-2") == "Bản X-2.pdf"
     # A tail longer than the room left keeps one character of the name, by characters and by bytes.
     assert layout.safe_name("abc.pdf", "-" + "f" * 130) == "a-" + "f" * 130 + ".pdf"
     assert layout.safe_name("abc.pdf", "Ữ" * 70) == "a" + "Ữ" * 70 + ".pdf"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from digitize.extract import extract_page, merge_fields
-from digitize.link import NAME_CONFLICT, NAME_MATCH, analyse_document, compare, decide_link, relink, split_parts
+from digitize.link import (EVIDENCE, NAME_CONFLICT, NAME_MATCH, REASONS, analyse_document, compare, decide_link,
+                           relink, split_parts)
 
 A = "000.00.06.H56-231027-0361"
 B = "000.00.06.H56-231027-0381"
@@ -191,3 +192,95 @@ def test_each_part_of_a_feed_is_linked_on_its_own_pages():
     # One dossier in the file: its name counts.
     alone = analyse_document(["Bản sao giấy tờ"], [[]], f"{B}.pdf", REGISTRY)
     assert outcome(alone["link"]) == ("linked", "filename", B)
+
+
+# --- what a reviewer is shown: the reason, the confidence, the ranked candidates ---
+
+def all_outcomes() -> list[dict]:
+    """One decision of each kind, for the invariants below."""
+    near_a = "000.00.06.H56-231027-0371"       # not in the registry, one digit from A
+    return [
+        decide_link(fields_of("", [{"text": A, "kind": "barcode"}]), REGISTRY),
+        decide_link(fields_of(f"Mã hồ sơ: {A}\nSố CCCD: 001195012345"), REGISTRY),
+        decide_link(fields_of(f"Mã hồ sơ: {A}\nSố CCCD: 001195012346"), REGISTRY),
+        decide_link(fields_of("Mã hồ sơ: 000.00.O6.H56-241231-0007"), REGISTRY),
+        decide_link(fields_of(f"Mã hồ sơ: {near_a}\n{DECLARATION}Số CCCD: 001195012345\nMã TTHC: 1.001193"),
+                    REGISTRY),
+        decide_link(fields_of(f"Mã hồ sơ: {A}\nxem 000.00.O6.H56-200101-0999"), REGISTRY),
+        decide_link(fields_of(DECLARATION + "Số CCCD: 001195012345"), REGISTRY),
+        decide_link(fields_of("Mã hồ sơ: 000.00.06.H56-231027-0SB1"),
+                    [*REGISTRY, {**DOSSIER_A, "code": "000.00.06.H56-231027-0581"}]),
+    ]
+
+
+def test_scores_and_confidences_stay_between_0_and_1_and_candidates_are_ranked():
+    for link in all_outcomes():
+        assert 0.0 <= link["confidence"] <= 1.0
+        scores = [c["score"] for c in link["candidates"]]
+        assert all(0.0 <= score <= 1.0 for score in scores), link
+        ranked = scores[1:] if link["waiting"] else scores
+        assert ranked == sorted(ranked, reverse=True), link
+        if link["status"] == "linked":
+            assert link["candidates"][0]["code"] == link["dossier"]
+            assert link["candidates"][0]["score"] == link["confidence"] and link["reason"] is None
+        else:
+            assert link["confidence"] == 0.0 and link["dossier"] is None and link["reason"] in REASONS.values()
+
+
+def test_each_refusal_says_why():
+    waiting = decide_link(fields_of("Mã hồ sơ: 000.00.06.H56-200101-0999"), REGISTRY)
+    assert waiting["reason"] == REASONS["waiting"]
+    assert waiting["candidates"][0] == {"code": "000.00.06.H56-200101-0999", "score": 0.0,
+                                        "evidence": [EVIDENCE["text"], EVIDENCE["not_in_registry"]]}
+    several = decide_link(fields_of(f"Mã hồ sơ: {A}\nxem 000.00.O6.H56-200101-0999"), REGISTRY)
+    assert several["reason"] == REASONS["several_codes"]
+    known, unknown = several["candidates"]
+    assert (known["code"], unknown["code"]) == (A, "000.00.06.H56-200101-0999")
+    assert known["score"] > unknown["score"] == 0.0                        # only a registry code is a candidate
+    assert known["evidence"] == [EVIDENCE["text"]] and unknown["evidence"] == [EVIDENCE["text_repaired"]]
+    contradicted = decide_link(fields_of(f"Mã hồ sơ: {A}\nSố CCCD: 001195012346"), REGISTRY)
+    assert contradicted["reason"] == REASONS["contradiction"] and contradicted["candidates"][0]["score"] < 0.95
+    # A received date on the page that differs from the registry's.
+    dated = decide_link(fields_of(f"Mã hồ sơ: {A}\nNgày tiếp nhận: 28/10/2023"), REGISTRY)
+    assert (dated["status"], dated["reason"]) == ("review", REASONS["contradiction"])
+    fit_two = decide_link(fields_of("Mã hồ sơ: 000.00.06.H56-231027-0SB1"),
+                          [*REGISTRY, {**DOSSIER_A, "code": "000.00.06.H56-231027-0581"}])
+    assert fit_two["reason"] == REASONS["ambiguous"]
+    assert all(EVIDENCE["text_repaired"] in c["evidence"] for c in fit_two["candidates"])
+    by_name = decide_link(fields_of(DECLARATION), REGISTRY)
+    assert by_name["reason"] == REASONS["ambiguous"]
+    nothing = decide_link(fields_of("Công tác văn thư."), REGISTRY)
+    assert (nothing["status"], nothing["reason"], nothing["confidence"]) == ("none", REASONS["no_code"], 0.0)
+
+
+def test_a_repaired_code_says_so_and_fields_links_are_less_sure_than_codes():
+    repaired = decide_link(fields_of("Mã hồ sơ: 000.00.O6.H56-241231-0007"), REGISTRY)
+    assert EVIDENCE["text_repaired"] in repaired["candidates"][0]["evidence"]
+    by_fields = decide_link(fields_of(DECLARATION + "Hẹn trả: ngày 30 tháng 10 năm 2023"), REGISTRY)
+    assert by_fields["status"] == "linked" and 0.0 < by_fields["confidence"] < 0.9
+
+
+def test_neighbours_two_edits_away_are_shown_and_a_cccd_alone_makes_a_candidate():
+    two_away = "000.00.06.H56-231028-0013"     # two digits from C, more from the others
+    link = decide_link(fields_of(f"Mã hồ sơ: {two_away}"), REGISTRY)
+    assert [c["code"] for c in link["candidates"]] == [two_away, C]
+    # The CCCD of A under a name read badly: A is the one to look at, not linked.
+    link = decide_link(fields_of("TỜ KHAI\nHọ, chữ đệm, tên người yêu cầu: Lê Vxn Tpp\nSố CCCD: 001195012345"),
+                       REGISTRY)
+    assert link["status"] == "review" and [c["code"] for c in link["candidates"]] == [A]
+
+
+def test_a_title_agrees_with_the_procedure_at_90():
+    no_code = {**REGISTRY[3], "procedure_code": None, "procedure_name": "Chứng thực"}
+    assert "procedure" in compare({"title": "CHỨNG XHỰC"}, no_code)[0]          # partial similarity exactly 90
+
+
+def test_conflicts_are_never_named_as_agreement():
+    for fields in ({"cccd": "001195012346"}, {"procedure_code": "1.000894"}, {"applicant": "Đỗ Văn Dũng"},
+                   {"received_date": "2023-10-28"}):
+        support, conflict = compare(fields, DOSSIER_A)
+        assert conflict and not support and not set(conflict) & {"applicant", "cccd", "procedure", "date"}
+    decided = decide_link(fields_of(f"Mã hồ sơ: {A}", [{"text": A, "kind": "qr"}]) | {"received_date": "2023-10-28"},
+                          REGISTRY)
+    assert decided["status"] == "linked"      # a barcode links; the differing date is shown, not hidden
+    assert len(decided["candidates"][0]["evidence"]) == 2

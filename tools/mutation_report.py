@@ -60,7 +60,7 @@ def _explained(path: Path) -> dict[tuple[str, tuple[str, ...], tuple[str, ...]],
     if not path.exists():
         return known
     for block in re.split(r"\n\s*\n", path.read_text(encoding="utf-8")):
-        lines = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+        lines = [line for line in block.splitlines() if line.strip() and not line.startswith("# ")]
         if not lines or not lines[0].startswith("## "):
             continue
         function = lines[0][3:].strip()
