@@ -1,5 +1,5 @@
 """README promises kept by the real `digitize` command without OCR: configuration precedence,
-every coverage selector and format, exit codes decided before any page is read, the heartbeat,
+every coverage selector and format, the exit code of the first failed document, the heartbeat,
 log rotation, the one-watcher lock and polling."""
 from __future__ import annotations
 
@@ -49,11 +49,6 @@ def test_environment_beats_the_user_file_which_beats_the_defaults(tmp_path, home
                             capture_output=True, text=True, timeout=60,
                             env={**environment, "HOME": str(fake_home), "DIGITIZE_HOME": str(home)})
     assert json.loads(result.stdout)["inbox"] == "/srv/from-file/inbox", result.stderr
-
-
-def test_a_bad_setting_is_exit_9_naming_the_variable(home):
-    result = run_digitize(["paths"], home, DIGITIZE_PROCESSING_WORKERS="many")
-    assert result.returncode == errors.BAD_CONFIG and "DIGITIZE_PROCESSING_WORKERS" in result.stderr
 
 
 # --- coverage from the command line: every selector, breakdown, format and --out ---
@@ -130,17 +125,6 @@ def test_the_exit_code_is_the_first_failed_documents_and_every_document_is_repor
         lines = [json.loads(line) for line in result.stdout.splitlines()]
         assert {Path(line["source"]).name for line in lines} == {"khoa.pdf", "rong.pdf"}
         assert all(line["status"] == "failed" for line in lines)
-
-
-def test_a_missing_program_is_exit_3_before_any_file_is_touched(tmp_path, home):
-    scan = tmp_path / "x.png"
-    scan.write_bytes(b"\x89PNG\r\n\x1a\n")
-    empty_bin = tmp_path / "bin"
-    empty_bin.mkdir()
-    result = run_digitize(["process", str(scan)], home, PATH=str(empty_bin))
-    assert result.returncode == errors.MISSING_DEPENDENCY
-    assert "make install" in result.stderr and "tesseract" in result.stderr
-    assert not (home / "catalogue.sqlite").exists() or not store.list_documents(store.connect(home / "catalogue.sqlite"))
 
 
 # --- the watcher's service promises ---
