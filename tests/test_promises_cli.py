@@ -105,6 +105,14 @@ def test_coverage_every_format_and_breakdown(tmp_path):
     coverage(home, "--quarter", "2024-Q3", "--format", "html", "--out", str(page), "--lang", "en")
     html = page.read_text(encoding="utf-8")
     assert "85.28%" in html and missing[-1] in html and "<svg" in html
+    # A report that cannot be written is exit 5 with a message, not a traceback.
+    blocked = tmp_path / "a file"
+    blocked.write_bytes(b"")
+    for command in (["coverage", "--format", "csv", "--out", str(blocked / "q3.csv")],
+                    ["report", "--period", "2024-Q3", "--out", str(blocked / "out")]):
+        failed = run_digitize(command, home)
+        assert failed.returncode == errors.OUTPUT_FILE and "Traceback" not in failed.stderr
+        assert "Cannot write" in failed.stderr
     as_json = tmp_path / "q3.json"
     coverage(home, "--quarter", "2024-Q3", "--format", "json", "--out", str(as_json))
     assert json.loads(as_json.read_text(encoding="utf-8"))["periods"][0]["digitised"] == 255
