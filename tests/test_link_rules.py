@@ -280,3 +280,27 @@ def test_conflicts_are_never_named_as_agreement():
                    {"received_date": "2023-10-28"}):
         support, conflict = compare(fields, DOSSIER_A)
         assert conflict and not support and not set(conflict) & {"applicant", "cccd", "procedure", "date"}
+
+
+def test_more_agreeing_evidence_ranks_higher_and_a_contradiction_lower():
+    person = {"applicant": "Lê Văn Tám", "received_date": "2023-10-20", "due_date": "2023-10-25",
+              "finished_date": None, "cccd": None, "procedure_code": None, "procedure_name": "Thủ tục khác"}
+    dossiers = {
+        "all four": {"cccd": "001195012345", "procedure_code": "1.001193", "due_date": "2023-10-30"},
+        "name, CCCD, procedure": {"cccd": "001195012345", "procedure_code": "1.001193"},
+        "name and CCCD": {"cccd": "001195012345"},
+        "name and date": {"due_date": "2023-10-30"},
+        "name only": {},
+    }
+    registry = [{**person, "code": f"000.00.06.H56-231020-{n:04d}", **extra}
+                for n, extra in enumerate(dossiers.values(), 1)]
+    document = fields_of("TỜ KHAI\nHọ, chữ đệm, tên người yêu cầu: Lê Văn Tám\nSố CCCD: 001195012345\n"
+                         "Mã TTHC: 1.001193\nHẹn trả: ngày 30 tháng 10 năm 2023")
+    link = decide_link(document, registry)
+    assert [c["code"] for c in link["candidates"]] == [d["code"] for d in registry]
+    scores = [c["score"] for c in link["candidates"]]
+    assert all(a > b for a, b in zip(scores, scores[1:])) and scores[-1] > 0, scores
+    contradicted = {**person, "code": "000.00.06.H56-231020-0009", "procedure_code": "1.000894"}
+    shown = decide_link(document, [registry[-1], contradicted])["candidates"]
+    assert [c["code"] for c in shown] == [registry[-1]["code"], contradicted["code"]]
+    assert shown[0]["score"] > shown[1]["score"]
