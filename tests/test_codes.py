@@ -32,6 +32,7 @@ def test_month_13_in_a_qr_payload_is_not_taken_as_exact():
     assert find_exact_codes(f"000.00.06.H56-231327-0361|{CODE}") == [CODE]
     assert find_exact_codes(f"{CODE}|{CODE}|x") == [CODE]             # once, however often it is written
     assert find_exact_codes(None) == [] and find_exact_codes("") == []
+    assert find_exact_codes("MaHoSo: 000.00.06.H56 - 231027 - 0361|x") == [CODE]     # spaces around dashes
     assert find_exact_codes(f"X{CODE}") == [] and find_exact_codes(f"{CODE}5") == []   # glued to other characters
 
 
