@@ -304,3 +304,32 @@ def test_more_agreeing_evidence_ranks_higher_and_a_contradiction_lower():
     shown = decide_link(document, [registry[-1], contradicted])["candidates"]
     assert [c["code"] for c in shown] == [registry[-1]["code"], contradicted["code"]]
     assert shown[0]["score"] > shown[1]["score"]
+
+
+AGREEING = "Mã TTHC: 1.001193\nHẹn trả: ngày 30 tháng 10 năm 2023\n"
+
+
+@pytest.mark.parametrize("kind", ["qr", "barcode"])
+def test_a_symbol_code_outweighs_one_weak_disagreement(kind):
+    # A name nobody in the registry has (an OCR slip) against procedure and date that agree.
+    link = decide_link(fields_of(AGREEING + "Chủ hồ sơ: Hoàng Thị Xuân", [{"text": A, "kind": kind}]), REGISTRY)
+    assert outcome(link) == ("linked", "barcode", A)
+
+
+def test_another_dossiers_applicant_sends_an_exact_code_to_review():
+    # Procedure and date agree with A, but the name is B's applicant: whose paper is this?
+    link = decide_link(fields_of(f"Mã hồ sơ: {A}\n" + AGREEING + "Chủ hồ sơ: Trần Văn Bình"), REGISTRY)
+    assert outcome(link) == ("review", None, None) and link["reason"] == REASONS["contradiction"]
+    assert EVIDENCE["applicant_elsewhere"] in link["candidates"][0]["evidence"]
+    # A neighbour shown for a waiting code carries the same warning.
+    near_a = "000.00.06.H56-231027-0371"
+    waiting = decide_link(fields_of(f"Mã hồ sơ: {near_a}\nChủ hồ sơ: Trần Văn Bình"), REGISTRY)
+    neighbour = next(c for c in waiting["candidates"] if c["code"] == A)
+    assert EVIDENCE["applicant_elsewhere"] in neighbour["evidence"]
+
+
+def test_a_contradicted_file_name_code_keeps_the_score_of_what_agrees():
+    link = decide_link(fields_of("TỜ KHAI\nHọ, chữ đệm, tên người yêu cầu: Lê Văn Tám\n" + AGREEING +
+                                 "Ngày tiếp nhận: 28/10/2023", file_name=f"{A}.pdf"), REGISTRY)
+    assert outcome(link) == ("review", None, None)
+    assert 0.0 < link["candidates"][0]["score"] < 0.9
