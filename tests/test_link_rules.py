@@ -333,3 +333,9 @@ def test_a_contradicted_file_name_code_keeps_the_score_of_what_agrees():
                                  "Ngày tiếp nhận: 28/10/2023", file_name=f"{A}.pdf"), REGISTRY)
     assert outcome(link) == ("review", None, None)
     assert 0.0 < link["candidates"][0]["score"] < 0.9
+
+
+def test_a_name_90_similar_to_another_dossiers_applicant_is_theirs():
+    other = {**REGISTRY[2], "code": "000.00.06.H56-231029-0001", "applicant": "Hà Văn Mai"}
+    link = decide_link(fields_of(f"Mã hồ sơ: {A}\n" + AGREEING + "Chủ hồ sơ: Hà Văn Mạc"), [*REGISTRY, other])
+    assert outcome(link) == ("review", None, None)           # "Hà Văn Mạc" is 90 similar to "Hà Văn Mai"
