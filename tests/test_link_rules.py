@@ -339,3 +339,10 @@ def test_a_name_90_similar_to_another_dossiers_applicant_is_theirs():
     other = {**REGISTRY[2], "code": "000.00.06.H56-231029-0001", "applicant": "Hà Văn Mai"}
     link = decide_link(fields_of(f"Mã hồ sơ: {A}\n" + AGREEING + "Chủ hồ sơ: Hà Văn Mạc"), [*REGISTRY, other])
     assert outcome(link) == ("review", None, None)           # "Hà Văn Mạc" is 90 similar to "Hà Văn Mai"
+
+
+def test_a_candidate_found_by_cccd_shows_a_name_that_is_another_dossiers():
+    link = decide_link(fields_of("TỜ KHAI\nHọ, chữ đệm, tên người yêu cầu: Trần Văn Bình\nSố CCCD: 001195012345"),
+                       REGISTRY)
+    found = next(c for c in link["candidates"] if c["code"] == A)
+    assert link["status"] == "review" and EVIDENCE["applicant_elsewhere"] in found["evidence"]
