@@ -93,7 +93,17 @@ def test_html_renders_chart_and_numbers_in_chromium(report, tmp_path):
     assert dom.count('class="bar rate"') >= 1 and 'data-period="2024-Q3"' in dom
     assert "85,28%" in dom and "255/299" in dom
     assert "&lt;script&gt;" in dom and "<script>alert" not in dom
-    screenshot = tmp_path / "report.png"
+    # Every dossier of the missing list is in the rendered page, and no scanned one is.
+    missing = [m["code"] for m in report["missing"]]
+    assert len(missing) == 44 and all(code in dom for code in missing)
+    assert quarter_registry.quarter_code(1) not in dom          # scanned: not listed
+    # Printed to PDF by Chromium, the page still reads the rate and a missing dossier.
+    printed = tmp_path / "report.pdf"
+    subprocess.run([*command, "--no-pdf-header-footer", f"--print-to-pdf={printed}", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    text = subprocess.run(["pdftotext", str(printed), "-"], capture_output=True, text=True, check=True).stdout
+    assert "85,28%" in text and missing[0] in text
+    screenshot = tmp_path / "report.png"           # smoke: Chromium draws the page
     subprocess.run([*command, "--window-size=1280,1200", f"--screenshot={screenshot}", page.as_uri()],
                    capture_output=True, timeout=120, check=True)
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 10_000

@@ -4,12 +4,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from datetime import date
 from pathlib import Path
 
 import pikepdf
 import pytest
 
-from digitize import store
+from digitize import config as site_config, registry, store
 from tools import synth
 
 from .conftest import DIGITIZE, corpus_paragraphs, json_lines, run_digitize
@@ -133,9 +134,15 @@ def test_killed_run_resumes_without_redoing_and_twice_is_once(batch):
     assert {p.name: p.stat().st_ino for p in batch["archive"].iterdir()} == outputs
 
 
-def test_manual_links_are_never_overwritten(batch):
+def test_manual_links_are_never_overwritten(batch, tmp_path):
     conn = store.connect(batch["catalogue"])
     manual = _documents(batch)["scan-1.png"]
+    # A registry to link to: a rule that guessed (one dossier, the same day, any name) would link the others.
+    export = tmp_path / "so.csv"
+    export.write_text("Mã hồ sơ;Chủ hồ sơ;Ngày tiếp nhận\n000.00.06.H56-241029-0004;Lê Văn Tám;29/10/2024\n"
+                      f"000.00.06.H56-{date.today():%y%m%d}-0001;Phạm Thị Hoa;{date.today():%d/%m/%Y}\n",
+                      encoding="utf-8")
+    assert run_digitize(["registry", "import", str(export)], batch["home"]).returncode == 0
     with store.transaction(conn):
         store.update_document(conn, manual["id"], dossier_code="000.00.06.H56-241029-0004",
                               link_status="linked", link_method="manual", link_confidence=1.0)
@@ -172,3 +179,30 @@ def test_missing_original_is_reported_and_old_output_kept(batch):
     assert output.read_bytes() == content and output.stat().st_ino == inode
     assert _versions(batch) == versions
     assert _documents(batch)["scan-3.png"]["status"] == "done"
+
+
+def test_relink_only_links_from_the_stored_text_and_runs_no_ocr(tmp_path, home):
+    """Documents processed before their dossier was known link on --relink-only, with no OCR
+    program on PATH at all; the PDF is moved into the dossier's folder, not made again."""
+    fields = synth.make_fields(23)
+    scan = synth.write_image(tmp_path / "bien nhan.png", synth.render_receipt(fields, dpi=200)["image"], dpi=200)
+    processed = run_digitize(["process", str(scan), "--json"], home)
+    assert processed.returncode == 0, processed.stderr
+    [result] = json_lines(processed.stdout)
+    assert result["link"]["status"] == "review" and result["dossier"] is None
+    before = Path(result["output"]).read_bytes()
+    # The registry arrives straight in the catalogue (as a restored catalogue would), so nothing relinked yet.
+    config = site_config.load_config({"DIGITIZE_HOME": str(home)})
+    headers = {key: aliases[0] for key, aliases in config["registry"]["columns"].items()}
+    export = synth.write_registry(tmp_path / "so.csv", [{**fields, "status": 4, "finished": None}], headers)
+    conn = store.connect(home / "catalogue.sqlite")
+    store.upsert_dossiers(conn, registry.read_registry(export, config)["rows"])
+    no_programs = tmp_path / "empty-bin"
+    no_programs.mkdir()
+    relinked = run_digitize(["reprocess", "--all", "--relink-only", "--json"], home, PATH=str(no_programs))
+    assert relinked.returncode == 0, relinked.stderr
+    [document] = store.list_documents(conn)
+    assert (document["link_status"], document["dossier_code"]) == ("linked", fields["dossier_code"])
+    moved = Path(document["output"])
+    assert moved.parent.name == fields["dossier_code"] and moved.read_bytes() == before
+    assert not Path(result["output"]).exists()

@@ -19,8 +19,9 @@ from digitize.assemble import pdf_sha256
 from tools.soak import (catalogue, done_shas, drop, files_below, outputs, page_bytes, repeats,
                            start_watcher, wait_until, watcher_env)
 from digitize.privacy import mask_ids
+from tools import synth
 
-from .conftest import run_digitize
+from .conftest import corpus_paragraphs, run_digitize
 
 FAST = {"stable_seconds": 0.5, "broken_after": 2.0, "poll_interval": 0.5}
 
@@ -224,12 +225,22 @@ def test_file_timeout_fails_the_file_not_the_batch(tmp_path):
     from digitize.pipelines import load_pipeline
 
     slow = tmp_path / "three pages.pdf"
-    images = [Image.open(io.BytesIO(page_bytes(500 + n))) for n in range(3)]
-    images[0].save(slow, "PDF", resolution=200.0, save_all=True, append_images=images[1:])
+    # Full pages of dense prose: tesseract needs well over a second for each.
+    images = [synth.render_prose(corpus_paragraphs("ho-tich.txt", 20 * n, 20), dpi=300)["image"] for n in range(3)]
+    images[0].save(slow, "PDF", resolution=300.0, save_all=True, append_images=images[1:])
     quick = drop(tmp_path / "one.jpg", page_bytes(510))
     config = site_config.load_config({"DIGITIZE_HOME": str(tmp_path / "home")})
-    results = {scanned.source.name: scanned for scanned in engine.run(
-        [slow, quick], load_pipeline("intake"), config, 1, tmp_path, file_timeout=1e-9)}
-    assert "longer than the limit" in results["three pages.pdf"].error.en
+
+    def run(limit):
+        return {scanned.source.name: scanned for scanned in engine.run(
+            [slow, quick], load_pipeline("intake"), config, 1, tmp_path, file_timeout=limit)}
+    # With one worker the second page starts only when the first, over a second of OCR, is done:
+    # past the half-second limit, so the file fails there, with the time-limit error.
+    limited = run(0.5)
+    assert "longer than the limit" in limited["three pages.pdf"].error.en
+    assert limited["three pages.pdf"].error.exit_code == 7
     # The one-page file has no second page to hold back: it finishes.
-    assert results["one.jpg"].error is None and len(results["one.jpg"].pages) == 1
+    assert limited["one.jpg"].error is None and len(limited["one.jpg"].pages) == 1
+    # Without the limit the same file is fine: the failure above is the limit's doing.
+    unlimited = run(None)
+    assert unlimited["three pages.pdf"].error is None and len(unlimited["three pages.pdf"].pages) == 3
