@@ -592,6 +592,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Đã dừng. / Interrupted.", file=sys.stderr)
         return errors.INTERRUPTED
+    except Exception as exc:  # a bug: still one line and exit 15, not a traceback
+        error = errors.DigitizeError("Lỗi không mong đợi.", f"Unexpected error: {type(exc).__name__}: {exc}")
     print(f"lỗi / error: {shown(error.one_line())}\n  → {error.advice_vi} / {error.advice_en}", file=sys.stderr)
     return error.exit_code
 
