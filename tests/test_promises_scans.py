@@ -222,25 +222,31 @@ def test_an_engine_past_its_time_limit_is_exit_7(tmp_path, home):
 
 
 def test_ctrl_c_is_exit_130(tmp_path, home):
-    scan = synth.write_pages(tmp_path / "nhieu trang.tif", [small_page(n)["image"] for n in range(6)], dpi=200)
+    scan = synth.write_pages(tmp_path / "nhieu trang.tif", [small_page(n)["image"] for n in range(40)], dpi=200)
     process = subprocess.Popen([*DIGITIZE, "process", str(scan), "--workers", "1"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True,
                                env={**os.environ, "DIGITIZE_HOME": str(home)})
-    time.sleep(4)
+    # Interrupted while its pages are being read: once the document's work folder exists.
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline and \
+            not any((home / "work").glob("*/page-*")):
+        time.sleep(0.05)
     assert process.poll() is None, process.communicate()
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == errors.INTERRUPTED and "Interrupted" in stderr
 
 
-def peak_tesseracts(command: list[str], env: dict) -> tuple[int, int]:
-    """(exit code, most tesseract processes seen at once) while `command` runs."""
+def peak_workers(command: list[str], env: dict) -> tuple[int, int]:
+    """(exit code, most page workers seen at once) while `command` runs. Each page is read by
+    tesseract inside a worker process (forked from the pool's fork server)."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     peak = 0
     while process.poll() is None:
         try:
             tree = psutil.Process(process.pid).children(recursive=True)
-            peak = max(peak, sum(1 for child in tree if child.name() == "tesseract"))
+            forked = sum(1 for child in tree if "forkserver" in " ".join(child.cmdline()))
+            peak = max(peak, forked - 1)  # less the fork server itself
         except psutil.Error:
             pass
         time.sleep(0.02)
@@ -250,10 +256,10 @@ def peak_tesseracts(command: list[str], env: dict) -> tuple[int, int]:
 def test_workers_bound_the_pages_in_flight(tmp_path, home):
     scans = [synth.write_image(tmp_path / f"p{n}.png", small_page(n)["image"], dpi=200) for n in range(4)]
     env = {**os.environ, "DIGITIZE_HOME": str(home)}
-    one = peak_tesseracts([*DIGITIZE, "process", *map(str, scans), "--out", str(tmp_path / "a"), "--workers", "1"],
-                          env)
-    two = peak_tesseracts([*DIGITIZE, "process", *map(str, scans), "--out", str(tmp_path / "b"), "--workers", "2"],
-                          env)
+    one = peak_workers([*DIGITIZE, "process", *map(str, scans), "--out", str(tmp_path / "a"), "--workers", "1"],
+                       env)
+    two = peak_workers([*DIGITIZE, "process", *map(str, scans), "--out", str(tmp_path / "b"), "--workers", "2"],
+                       env)
     assert one == (0, 1) and two == (0, 2)
 
 
