@@ -73,7 +73,7 @@ def status(config: dict) -> dict:
               "unsigned": 0, "last_unsigned": None}
     catalogue = None  # a problem with the catalogue itself: the rest is still reported
     try:
-        if paths["catalogue"].exists():
+        if store.exists(paths["catalogue"]):
             conn = store.connect(paths["catalogue"])
             try:
                 counts = store.watch_counts(conn, midnight.astimezone(timezone.utc).isoformat(timespec="seconds"))

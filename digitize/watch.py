@@ -99,7 +99,7 @@ class Watcher:
         self.tracker = Tracker(self.paths["inbox"], self.watch, config, self.polling)
         self.stop = False
         self.conn = None
-        self.catalogue_inode: int | None = None
+        self.catalogue_inode: str | None = None  # store.identity: the file's inode, or the server's URL
         self.suspect_catalogue = False
         self.heartbeat = Heartbeat(self.paths["home"] / "watch.heartbeat")
 
@@ -219,9 +219,8 @@ class Watcher:
         deleted, replaced or damaged; (probe) a folder that cannot be written (disk full,
         read-only, permissions) or a program gone."""
         catalogue = self.paths["catalogue"]
-        try:
-            inode = os.stat(catalogue).st_ino
-        except FileNotFoundError:
+        inode = store.identity(catalogue)
+        if inode is None:
             return (f"tệp danh mục {catalogue} đã bị xóa: khôi phục bản sao lưu hoặc chạy 'digitize catalogue "
                     f"rebuild' / the catalogue {catalogue} was deleted: restore a backup or run "
                     "'digitize catalogue rebuild'")
@@ -266,7 +265,7 @@ class Watcher:
             conn.close()
             raise
         self.conn, self.suspect_catalogue = conn, False
-        self.catalogue_inode = os.stat(self.paths["catalogue"]).st_ino
+        self.catalogue_inode = store.identity(self.paths["catalogue"])
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
