@@ -141,3 +141,5 @@ def test_two_workers_one_killed_mid_run_every_document_once_same_figures(tmp_pat
     got = run_digitize(["coverage", "--quarter", "2024-Q4", "--format", "json"], centre, **env)
     assert got.returncode == 0, got.stderr
     assert json.loads(got.stdout) == json.loads(expected.stdout)
+    [quarter] = json.loads(got.stdout)["periods"]
+    assert (quarter["received"], quarter["digitised"]) == (DOCUMENTS + MISSING, DOCUMENTS)
