@@ -37,6 +37,13 @@ def _as_server_user(command: list[str]) -> list[str]:
     return ["runuser", "-u", UNPRIVILEGED, "--", *command] if os.geteuid() == 0 else command
 
 
+def _run(command: list[str]) -> None:
+    """A server program as the server's user; its own words when it fails."""
+    done = subprocess.run(_as_server_user(command), capture_output=True, text=True, cwd="/")
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+
+
 def _wait_for_port(port: int, timeout: float, what: str, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -61,15 +68,13 @@ def postgres(folder: Path, durable: bool = True) -> Iterator[str]:
         shutil.chown(socket_dir, UNPRIVILEGED)
     bin_dir = postgres_bin()
     if not (data / "PG_VERSION").exists():
-        subprocess.run(_as_server_user([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres",
-                                        "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"]),
-                       check=True, capture_output=True, cwd="/")
+        _run([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
+              "--locale=C.UTF-8"])
     port = free_port()
     options = f"-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
     if not durable:
         options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    subprocess.run(_as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
-                                    "-w", "-t", "60", "start"]), check=True, capture_output=True, cwd="/")
+    _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"])
     try:
         _wait_for_port(port, 30, "PostgreSQL", log)
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
