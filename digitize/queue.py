@@ -189,6 +189,13 @@ def _recorded(conn, sha256: str, pipeline: dict) -> dict | None:
             "parts": [{"part": row["part"], "output": row["output"], "dossier": row["dossier_code"]} for row in rows]}
 
 
+def scratch_root() -> Path:
+    """This machine's local scratch space for pages being read (DIGITIZE_SCRATCH, else the temp folder)."""
+    root = Path(os.environ.get("DIGITIZE_SCRATCH") or tempfile.gettempdir())
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
 def process_document(job: dict, client) -> dict:
     """One document through jobs.process, at most once in effect (see the module's docstring)."""
     config = site_config.load_config()
@@ -200,7 +207,7 @@ def process_document(job: dict, client) -> dict:
     except FileNotFoundError:
         sha256 = None
     conn = store.connect(paths["catalogue"])
-    scratch = Path(tempfile.mkdtemp(prefix="digitize-task-", dir=os.environ.get("DIGITIZE_SCRATCH")))
+    scratch = Path(tempfile.mkdtemp(prefix="digitize-task-", dir=scratch_root()))
     lease = _lease(client, sha256 or job["source"])
     if not lease.acquire(blocking=False):
         conn.close()
