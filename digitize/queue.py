@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 from . import config as site_config, errors, jobs, programs, store
 from .errors import DigitizeError
 from .files import sha256_of
-from .models import DONE
+from .models import DONE, NO_LINK, DocumentResult, LinkDecision, PageReading, Part
 from .pipelines import load_pipeline
 
 BROKER_VARIABLE = "DIGITIZE_BROKER_URL"
@@ -114,12 +114,27 @@ def redis_client(url: str):
 
 # --- sending work ---
 def job_for(path: Path, pipeline: str, out: Path | None = None, force: bool = False,
-            source: str | None = None, officer: str | None = None, original: str | None = None) -> dict:
-    """A task's arguments: plain JSON, every path absolute (the same on every machine)."""
+            source: str | None = None, officer: str | None = None, original: str | None = None,
+            record_failure: bool = True) -> dict:
+    """A task's arguments: plain JSON, every path absolute (the same on every machine).
+    record_failure=False: the sender records a failed file itself (the watcher: where it quarantines it)."""
     path = path.absolute()
     return {"path": str(path), "source": source or str(path), "officer": officer,
             "original": original or str(path), "pipeline": pipeline, "out": str(out.absolute()) if out else None,
-            "force": force}
+            "force": force, "record_failure": record_failure}
+
+
+def result_of(payload: dict) -> DocumentResult:
+    """A task's JSON back as the DocumentResult the sender's own code takes (pages without
+    their text, which stays in the catalogue and the sidecar)."""
+    parts = tuple(Part(part["part"], part.get("first_page", 1), part.get("last_page", 1), part["output"],
+                       part.get("text_path"), LinkDecision.from_mapping(part["link"]) if part.get("link") else NO_LINK,
+                       part.get("fields") or {}) for part in payload.get("parts") or ())
+    pages = tuple(PageReading(page["orientation"], page["skew"], page["confidence"], "")
+                  for page in payload.get("pages") or ())
+    return DocumentResult(payload["source"], payload.get("sha256"), payload["status"], pages, parts,
+                          error=payload.get("error"), exit_code=payload.get("exit_code") or 0,
+                          kept_as_is=bool(payload.get("kept_as_is")))
 
 
 def reprocess_jobs(key: str, documents: list[dict], pipelines_by_id: dict[int, str]) -> list[dict]:
@@ -233,7 +248,8 @@ def process_document(job: dict, client) -> dict:
             if result.status != DONE:
                 if result.retry or result.exit_code in MACHINE_EXIT_CODES:
                     raise MachineFault(result.error)
-                jobs.record_failure(conn, result, pipeline, job["officer"], result.source)
+                if job.get("record_failure", True):
+                    jobs.record_failure(conn, result, pipeline, job["officer"], result.source)
                 if key is not None:
                     with store.transaction(conn):
                         store.finish_item(conn, key, document_id, "failed", result.error)

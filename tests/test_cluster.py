@@ -143,3 +143,42 @@ def test_two_workers_one_killed_mid_run_every_document_once_same_figures(tmp_pat
     assert json.loads(got.stdout) == json.loads(expected.stdout)
     [quarter] = json.loads(got.stdout)["periods"]
     assert (quarter["received"], quarter["digitised"]) == (DOCUMENTS + MISSING, DOCUMENTS)
+
+
+def test_the_watcher_sends_its_files_to_the_workers(tmp_path, postgres_url, broker):
+    """With a broker the watcher claims and files; a worker reads: done files reach the archive and
+    their originals, a bad one goes to quarantine with its note, each recorded once."""
+    home = tmp_path / "home"
+    officer = home / "inbox" / "Nguyễn Văn An"
+    officer.mkdir(parents=True)
+    for seed in (21, 22):
+        (officer / f"scan {seed}.jpg").write_bytes(soak.page_bytes(seed))
+    (officer / "hong.jpg").write_bytes(b"\xff\xd8 not a picture at all")
+    url = fresh_postgres_catalogue(postgres_url)
+    env = {"DIGITIZE_DATABASE_URL": url, "DIGITIZE_BROKER_URL": broker}
+    log = tmp_path / "worker.log"
+    worker = _worker(home, env, log)
+    try:
+        watched = run_digitize(["watch", "--once"], home, timeout=600, **env)
+        assert watched.returncode == 0, watched.stderr
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(60)
+    assert len(RECEIVED.findall(log.read_text())) == 3  # every file was read by the worker
+    os.environ["DIGITIZE_DATABASE_URL"] = url
+    try:
+        conn = store.connect(home / "unused")
+        done = store.list_documents(conn, "done")
+        failed = store.list_documents(conn, "failed")
+        events = store.intake_events(conn, "quarantined")
+    finally:
+        del os.environ["DIGITIZE_DATABASE_URL"]
+    assert sorted(Path(row["source"]).name for row in done) == ["scan 21.jpg", "scan 22.jpg"]
+    for row in done:
+        assert row["officer"] == "Nguyễn Văn An" and Path(row["output"]).exists()
+        assert Path(row["original"]).exists() and "originals" in Path(row["original"]).parts
+    quarantined = home / "quarantine" / "Nguyễn Văn An" / "hong.jpg"
+    assert quarantined.exists() and quarantined.with_name("hong.jpg.error.txt").exists()
+    assert [row["original"] for row in failed] == [str(quarantined)]
+    assert [Path(event["kept"]) for event in events] == [quarantined]
+    assert not list((home / "inbox").rglob("*.jpg")) and not list((home / "work" / "claimed").rglob("*.jpg"))
