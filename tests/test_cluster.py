@@ -182,3 +182,37 @@ def test_the_watcher_sends_its_files_to_the_workers(tmp_path, postgres_url, brok
     assert [row["original"] for row in failed] == [str(quarantined)]
     assert [Path(event["kept"]) for event in events] == [quarantined]
     assert not list((home / "inbox").rglob("*.jpg")) and not list((home / "work" / "claimed").rglob("*.jpg"))
+
+
+def test_reprocess_through_the_queue_marks_each_item_once(tmp_path, postgres_url, broker):
+    home = tmp_path / "home"
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for seed in (31, 32):
+        (scans / f"trang {seed}.jpg").write_bytes(soak.page_bytes(seed))
+    env = {"DIGITIZE_DATABASE_URL": fresh_postgres_catalogue(postgres_url)}
+    assert run_digitize(["process", str(scans)], home, **env).returncode == 0
+    env["DIGITIZE_BROKER_URL"] = broker
+    command = ["reprocess", "--all", "--pipeline", "fast", "--queue", "--json"]
+    sent = run_digitize(command, home, **env)
+    assert sent.returncode == 0, sent.stderr
+    [queued] = json_lines(sent.stdout)
+    assert queued["event"] == "queued" and queued["documents"] == 2
+    worker = _worker(home, env, tmp_path / "worker.log")
+    os.environ["DIGITIZE_DATABASE_URL"] = env["DIGITIZE_DATABASE_URL"]
+    try:
+        conn = store.connect(home / "unused")
+        deadline = time.monotonic() + 300
+        while len(store.run_items(conn, queued["run"], "done")) < 2:
+            assert time.monotonic() < deadline and worker.poll() is None
+            time.sleep(0.5)
+        for row in store.list_documents(conn):
+            assert row["pipeline"] == "fast" and len(store.document_versions(conn, row["id"])) == 2
+        # Sent again (a second operator, a redelivery): every item is done already, nothing is redone.
+        again = run_digitize(command, home, **env)
+        assert "already_done" in again.stdout and json_lines(again.stdout)[0]["already_done"] == 2
+        assert all(len(store.document_versions(conn, row["id"])) == 2 for row in store.list_documents(conn))
+    finally:
+        del os.environ["DIGITIZE_DATABASE_URL"]
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(60)
