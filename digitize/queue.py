@@ -57,8 +57,8 @@ class MachineFault(Exception):
     """Not the document's fault: the task is tried again later."""
 
 
-class BrokerError(DigitizeError):
-    exit_code = errors.BAD_CONFIG
+class BrokerError(errors.ConfigError):
+    """No broker, or not a Redis URL: exit 9, as other settings."""
 
 
 def broker_url() -> str | None:

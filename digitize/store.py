@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import CatalogueError
+from .errors import CatalogueError, ConfigError
 from .models import FAILED, DocumentResult, LinkDecision, Part
 from .vntext import fold_keep_length, nfc
 
@@ -359,7 +359,7 @@ def database_url() -> str | None:
     if not url:
         return None
     if urlsplit(url).scheme not in ("postgresql", "postgres"):
-        raise CatalogueError(f"{DATABASE_URL_VARIABLE} phải có dạng postgresql://người-dùng@máy/cơ-sở-dữ-liệu.",
+        raise ConfigError(f"{DATABASE_URL_VARIABLE} phải có dạng postgresql://người-dùng@máy/cơ-sở-dữ-liệu.",
                              f"{DATABASE_URL_VARIABLE} must look like postgresql://user@host/database.",
                              f"Sửa hoặc bỏ biến {DATABASE_URL_VARIABLE}.", f"Fix or unset {DATABASE_URL_VARIABLE}.")
     return url
@@ -429,6 +429,12 @@ def connect(path: Path | str):
 
 
 def damaged(path: Path | str, exc: Exception) -> CatalogueError:
+    url = database_url()
+    if url and isinstance(exc, sqlite3.OperationalError):
+        return CatalogueError(f"Không kết nối được máy chủ danh mục {shown_url(url)} ({exc}).",
+                              f"Cannot reach the catalogue server {shown_url(url)} ({exc}).",
+                              "Kiểm tra máy chủ PostgreSQL, mạng và DIGITIZE_DATABASE_URL.",
+                              "Check the PostgreSQL server, the network and DIGITIZE_DATABASE_URL.")
     return CatalogueError(f"Tệp danh mục {path} bị hỏng hoặc không phải cơ sở dữ liệu ({exc}).",
                           f"The catalogue {path} is damaged or not a database ({exc}).")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sqlite3
 
 import pytest
@@ -13,7 +14,7 @@ from digitize.periods import parse_label
 from digitize.reports import build as build_report
 
 from . import quarter_registry
-from .conftest import fresh_postgres_catalogue
+from .conftest import fresh_postgres_catalogue, run_digitize
 
 PIPELINE = {"name": "standard", "hash": "h1"}
 STAMPS = ("created_at", "updated_at", "imported_at", "changed_at", "started_at", "finished_at")
@@ -116,7 +117,6 @@ def test_glob_patterns_match_the_same_on_both(pattern, postgres_url):
 
 def _writer(url: str, worker: int, rounds: int) -> None:
     """One of several processes writing the same documents, dossiers and run at once."""
-    import os
     os.environ["DIGITIZE_DATABASE_URL"] = url
     conn = store.connect("unused")
     for round_no in range(rounds):
@@ -131,7 +131,6 @@ def _writer(url: str, worker: int, rounds: int) -> None:
 
 def test_many_writers_at_once_lose_nothing_on_postgres(postgres_url):
     url = fresh_postgres_catalogue(postgres_url)
-    import os
     os.environ["DIGITIZE_DATABASE_URL"] = url
     try:
         conn = store.connect("unused")
@@ -163,16 +162,29 @@ def test_many_writers_at_once_lose_nothing_on_postgres(postgres_url):
         del os.environ["DIGITIZE_DATABASE_URL"]
 
 
-def test_a_server_that_is_not_there_is_a_machine_fault(monkeypatch, tmp_path):
+def test_a_server_that_is_not_there_is_a_machine_fault_said_without_the_password(tmp_path):
     from tools.servers import free_port
-    monkeypatch.setenv("DIGITIZE_DATABASE_URL", f"postgresql://nobody:secret@127.0.0.1:{free_port()}/none")
-    with pytest.raises(sqlite3.OperationalError):
-        store.connect(tmp_path / "unused.sqlite")
-    assert "secret" not in store.location(tmp_path / "unused.sqlite")
+    url = f"postgresql://nobody:secret@127.0.0.1:{free_port()}/none"
+    environment = {"DIGITIZE_DATABASE_URL": url, "PGCONNECT_TIMEOUT": "5"}
+    os.environ.update(environment)
+    try:
+        with pytest.raises(sqlite3.OperationalError):  # what the watcher waits out, as a full disk
+            store.connect(tmp_path / "unused.sqlite")
+        assert "secret" not in store.location(tmp_path / "unused.sqlite")
+    finally:
+        for name in environment:
+            del os.environ[name]
+    shown = run_digitize(["review"], tmp_path / "home", **environment)
+    assert shown.returncode == 10 and "Cannot reach the catalogue server" in shown.stderr
+    assert "secret" not in shown.stderr
 
 
-def test_a_url_that_is_not_postgresql_is_refused(monkeypatch, tmp_path):
-    from digitize.errors import CatalogueError
-    monkeypatch.setenv("DIGITIZE_DATABASE_URL", "mysql://x@y/z")
-    with pytest.raises(CatalogueError):
-        store.connect(tmp_path / "unused.sqlite")
+def test_urls_that_are_not_postgresql_or_redis_are_bad_settings(tmp_path):
+    scan = tmp_path / "a.jpg"
+    scan.write_bytes(b"")
+    wrong = run_digitize(["review"], tmp_path / "home", DIGITIZE_DATABASE_URL="mysql://x@y/z")
+    assert wrong.returncode == 9 and "DIGITIZE_DATABASE_URL" in wrong.stderr
+    wrong = run_digitize(["process", str(scan), "--queue"], tmp_path / "home", DIGITIZE_BROKER_URL="amqp://x")
+    assert wrong.returncode == 9 and "DIGITIZE_BROKER_URL" in wrong.stderr
+    missing = run_digitize(["process", str(scan), "--queue"], tmp_path / "home")
+    assert missing.returncode == 9 and "--queue" in missing.stderr
