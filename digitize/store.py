@@ -138,7 +138,7 @@ def _pyformat(sql: str) -> str:
             return "%%"
         if match.group(1):
             return f"%({match.group(1)})s"
-        return token
+        return token.replace("%", "%%")  # psycopg reads % inside quoted text too
     return _PLACEHOLDER.sub(swap, sql)
 
 

@@ -188,3 +188,15 @@ def test_urls_that_are_not_postgresql_or_redis_are_bad_settings(tmp_path):
     assert wrong.returncode == 9 and "DIGITIZE_BROKER_URL" in wrong.stderr
     missing = run_digitize(["process", str(scan), "--queue"], tmp_path / "home")
     assert missing.returncode == 9 and "--queue" in missing.stderr
+
+
+def test_one_query_text_means_the_same_on_both(tmp_path, monkeypatch, postgres_url):
+    """? and :name parameters, and ?, :, % and quotes inside quoted text, read alike by both."""
+    query = "SELECT '50%' AS a, ? AS b, 'it''s ? :x' AS c, :n AS d"
+    answers = []
+    for backend in ("sqlite", "postgresql"):
+        conn = _open(backend, tmp_path, monkeypatch, postgres_url)
+        answers.append([list(conn.execute(query.replace(":n", "?"), ("x%", 3)).fetchone()),
+                        dict(conn.execute("SELECT :n AS d, :n + 1 AS e", {"n": 3}).fetchone())])
+        conn.close()
+    assert answers[0] == answers[1] == [["50%", "x%", "it's ? :x", 3], {"d": 3, "e": 4}]
