@@ -46,7 +46,9 @@ TASK = "digitize.process_document"
 # (a worker that died holding it); longer than any one document takes.
 VISIBILITY_VARIABLE = "DIGITIZE_TASK_VISIBILITY"
 DEFAULT_VISIBILITY = 3600
-LEASE_SECONDS = 120  # a document's lease; renewed on every page, so it outlives only a dead worker
+# A document's lease outlasts the slowest page (renewed on every page), so only a dead worker's runs out.
+LEASE_MARGIN = 60
+PLACING_SECONDS = 600
 # The machine's fault, not the file's: a program missing, the archive unwritable, the catalogue gone.
 MACHINE_EXIT_CODES = {errors.MISSING_DEPENDENCY, errors.OUTPUT_FILE, errors.CATALOGUE}
 LONGEST_BACKOFF = 600
@@ -169,26 +171,41 @@ def _process_document_task(task, job: dict) -> dict:
     try:
         return process_document(job, redis_client(task.app.conf.broker_url))
     except DocumentBusy:
-        raise task.retry(countdown=LEASE_SECONDS // 4)
+        raise task.retry(countdown=_countdown(30))
     except (MachineFault, OSError, sqlite3.OperationalError) as exc:
-        countdown = min(LONGEST_BACKOFF, 5 * 2 ** task.request.retries)
-        raise task.retry(exc=MachineFault(str(exc)), countdown=countdown)
+        raise task.retry(exc=MachineFault(str(exc)), countdown=_countdown(5 * 2 ** task.request.retries))
+
+
+def _countdown(seconds: float) -> float:
+    """A retry's wait: at most LONGEST_BACKOFF, and under half the visibility timeout (a message
+    waiting in a worker longer than that would be handed out again meanwhile)."""
+    return min(seconds, LONGEST_BACKOFF, visibility() / 2)
 
 
 class DocumentBusy(Exception):
     """Another worker holds this document's lease."""
 
 
-def _lease(client, name: str):
-    return client.lock(f"digitize:lease:{name}", timeout=LEASE_SECONDS)
-
-
 @contextmanager
 def _placing(client, name: str) -> Iterator[None]:
-    """Choosing names and renaming files into place, one machine at a time per file name
-    (folded to lower case: SMB shares compare names without case)."""
-    with client.lock(f"digitize:placing:{name.lower()}", timeout=LEASE_SECONDS, blocking_timeout=LEASE_SECONDS):
+    """Choosing names and writing files into place (a long book's PDF is assembled meanwhile),
+    one machine at a time per file name (folded to lower case: SMB compares names without case).
+    A dead holder's lock runs out after PLACING_SECONDS; one still busy then keeps its files."""
+    lock = client.lock(f"digitize:placing:{name.lower()}", timeout=PLACING_SECONDS)
+    if not lock.acquire(blocking_timeout=PLACING_SECONDS):
+        raise MachineFault(f"the name {name} stayed locked for {PLACING_SECONDS} s")
+    try:
         yield
+    finally:
+        _release(lock)
+
+
+def _release(lock) -> None:
+    from redis.exceptions import LockError
+    try:
+        lock.release()
+    except LockError:  # it ran out meanwhile: nothing of ours left to release
+        pass
 
 
 def _recorded(conn, sha256: str, pipeline: dict) -> dict | None:
@@ -220,16 +237,15 @@ def process_document(job: dict, client) -> dict:
     try:
         sha256 = sha256_of(path)
     except FileNotFoundError:
-        sha256 = None
-    conn = store.connect(paths["catalogue"])
-    scratch = Path(tempfile.mkdtemp(prefix="digitize-task-", dir=scratch_root()))
-    lease = _lease(client, sha256 or job["source"])
+        sha256 = None  # jobs.process says so, as a failed file
+    lease = client.lock(f"digitize:lease:{sha256 or job['source']}",
+                        timeout=float(config["processing"]["page_timeout"]) + LEASE_MARGIN)
     if not lease.acquire(blocking=False):
-        conn.close()
-        shutil.rmtree(scratch, ignore_errors=True)
         raise DocumentBusy(job["source"])
+    conn = scratch = None
     key, document_id = job.get("run_key"), job.get("document_id")
     try:
+        conn = store.connect(paths["catalogue"])
         if key is not None:
             item = next((i for i in store.run_items(conn, key) if i["document_id"] == document_id), None)
             if item is None or item["status"] == "done":
@@ -240,8 +256,9 @@ def process_document(job: dict, client) -> dict:
         destination = jobs.Destination(Path(job["out"]), filed=False) if job["out"] \
             else jobs.Destination(paths["archive"])
         destination.root.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix="digitize-task-", dir=scratch_root()))
         run = jobs.Run(pipeline, config, destination, 1, scratch, force=job["force"],
-                       on_page=lambda _source: lease.reacquire(),
+                       on_page=lambda _source: _renew(lease),
                        placing=lambda name: _placing(client, name), also=_mark_item(job))
         intake = jobs.Intake(path, job["source"], job["officer"], job["original"])
         for _, result in jobs.process([intake], run, conn):
@@ -259,12 +276,20 @@ def process_document(job: dict, client) -> dict:
             return result.to_json()
         raise MachineFault(f"no result for {job['source']}")
     finally:
-        try:
-            lease.release()
-        except Exception:  # the lease ran out (a very slow page): nothing of ours to release
-            pass
-        conn.close()
-        shutil.rmtree(scratch, ignore_errors=True)
+        _release(lease)
+        if conn is not None:
+            conn.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _renew(lease) -> None:
+    """The lease's time starts again (a page came back); one that ran out is taken again if free."""
+    from redis.exceptions import LockError
+    try:
+        lease.reacquire()
+    except LockError:
+        lease.acquire(blocking=False)
 
 
 def _mark_item(job: dict):
