@@ -14,6 +14,10 @@ from tools.evaluate import word_recall_counts
 from tools import REPO_ROOT as PROJECT_ROOT
 
 DIGITIZE = [sys.executable, "-m", "digitize.cli"]
+# A centre's settings in the caller's shell must not send the tests to its servers: each test
+# that wants PostgreSQL or Redis starts its own (catalogue_backend, tests/test_cluster.py).
+for _variable in ("DIGITIZE_DATABASE_URL", "DIGITIZE_BROKER_URL"):
+    os.environ.pop(_variable, None)
 
 
 def corpus_paragraphs(name: str = "ho-tich.txt", start: int = 0, count: int = 12) -> list[str]:
