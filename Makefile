@@ -10,7 +10,8 @@ TEST_APT_PACKAGES := chromium softhsm2 postgresql redis-server
 CLUSTER_APT_PACKAGES := postgresql redis-server
 CLUSTER_HOME ?= $(CURDIR)/cluster-home
 DEMO_HOME ?= $(CURDIR)/demo-home
-# `make bench BENCH_ARGS="--pages 80"`; --memory adds the 100-page PDF memory check.
+# `make bench BENCH_ARGS="--pages 80"`; --memory adds the 100-page PDF memory check;
+# --workers adds the queue (scratch PostgreSQL and Redis) with 1 and 2 worker processes.
 BENCH_ARGS ?= --memory
 
 .PHONY: install system-packages test-system-packages cluster-system-packages venv demo cluster-demo test eval bench soak mutate clean
@@ -62,7 +63,7 @@ eval: install
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python -m tools.evaluate --baseline tesseract --baseline ocrmypdf $(EVAL_ARGS)
 
-bench: install
+bench: install cluster-system-packages
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python -m tools.benchmark $(BENCH_ARGS)
 

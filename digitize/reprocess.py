@@ -354,7 +354,7 @@ def reprocess(args, config: dict) -> int:
                          ensure_ascii=False) if args.json else message)
         return errors.OK
 
-    if getattr(args, "queue", False):
+    if args.queue:
         return _enqueue(key, todo, args, config)
     tally = Tally(documents=len(todo), pages=sum(page_count(d, config) for d in todo))
     registry = store.list_dossiers(conn)
