@@ -929,7 +929,7 @@ def watch_counts(conn: sqlite3.Connection, since: str) -> dict:
                               since),
         "duplicates_today": count("SELECT COUNT(*) FROM intake_events WHERE kind='duplicate' AND created_at >= ?",
                                   since),
-        "in_review": count(f"SELECT COUNT(*) FROM documents WHERE {IN_REVIEW}"),
+        "in_review": count(f"SELECT COUNT(*) FROM documents WHERE {_in_review(conn)}"),
         "last_error": dict(last) if last else None,
         "unsigned": count("SELECT COUNT(*) FROM documents WHERE signature_status='pending'"),
         "last_unsigned": dict(unsigned) if unsigned else None,
@@ -1009,12 +1009,20 @@ def dossier_changes(conn: sqlite3.Connection, code: str) -> list[dict]:
 
 
 # In review: a link to decide, or a page below the 200 dpi the rules want (rescan it).
-IN_REVIEW = ("(link_status='review' OR EXISTS (SELECT 1 FROM json_each(documents.warnings) "
-             "WHERE json_extract(value, '$.rule')='resolution'))")
+_IN_REVIEW = {
+    "sqlite": "(link_status='review' OR EXISTS (SELECT 1 FROM json_each(documents.warnings) "
+              "WHERE json_extract(value, '$.rule')='resolution'))",
+    "postgresql": "(link_status='review' OR EXISTS (SELECT 1 FROM json_array_elements(documents.warnings::json) "
+                  "AS warning WHERE warning->>'rule'='resolution'))",
+}
+
+
+def _in_review(conn: sqlite3.Connection) -> str:
+    return _IN_REVIEW["postgresql" if is_postgres(conn) else "sqlite"]
 
 
 def documents_in_review(conn: sqlite3.Connection) -> list[dict]:
-    rows = conn.execute(f"SELECT * FROM documents WHERE {IN_REVIEW} ORDER BY id")
+    rows = conn.execute(f"SELECT * FROM documents WHERE {_in_review(conn)} ORDER BY id")
     return [_document_row(row) for row in rows]
 
 

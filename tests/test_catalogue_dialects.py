@@ -32,10 +32,11 @@ def _unstamped(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in row.items() if k not in STAMPS} for row in rows]
 
 
-def _result(sha: str, source: str, dossier: str | None, status: str = DONE, confidence: float = 0.8731) -> DocumentResult:
+def _result(sha: str, source: str, dossier: str | None, status: str = DONE, confidence: float = 0.8731,
+            warnings: tuple[dict, ...] = ()) -> DocumentResult:
     link = LinkDecision("linked", "barcode", confidence, dossier) if dossier else \
         LinkDecision("review", candidates=({"code": "X", "score": 0.41, "evidence": ["tên / name"]},))
-    part = Part(0, 1, 1, f"/archive/{sha}.pdf", f"/archive/{sha}.txt", link, {"kind": "component"})
+    part = Part(0, 1, 1, f"/archive/{sha}.pdf", f"/archive/{sha}.txt", link, {"kind": "component"}, warnings)
     return DocumentResult(source, sha, status, (PageReading(0, 0.12, 91.5, "Giấy khai sinh"),),
                           (part,) if status == DONE else (), error=None if status == DONE else "hỏng / broken")
 
@@ -54,6 +55,10 @@ def _fill(conn) -> None:
                                           quarter_registry.quarter_code(index) if index % 2 else None), PIPELINE,
                             officer="Trần Thị Bình")
     store.record_result(conn, _result("r0", "/elsewhere/scan 0.pdf", None, status=FAILED), PIPELINE)
+    # Linked, but a page below 200 dpi: in review all the same (a rescan); a grey page alone is not.
+    for sha, rule in (("low-dpi", "resolution"), ("grey", "colour")):
+        store.record_result(conn, _result(sha, f"/inbox/{sha}.jpg", quarter_registry.quarter_code(2),
+                                          warnings=({"page": 1, "rule": rule, "message": "…"},)), PIPELINE)
     key = "run-1"
     store.open_run(conn, key, {"all": True}, [1, 2, 3], restart=False)
     store.add_run_time(conn, key, 7, 3.5, 2, finished=True)
@@ -69,6 +74,7 @@ def _figures(conn) -> dict:
                            key=lambda d: d["code"]),
         "report": report,
         "review": _unstamped(store.documents_in_review(conn)),
+        "watch": {k: v for k, v in store.watch_counts(conn, "2000-01-01").items() if k not in ("last_unsigned",)},
         "dossiers": _unstamped(store.list_dossiers(conn)),
         "quarter": _unstamped(store.list_dossiers(conn, "2024-07-01", "2024-09-30")),
         "changes": _unstamped(store.dossier_changes(conn, quarter_registry.quarter_code(1))),
@@ -97,6 +103,8 @@ def test_coverage_review_and_selections_are_identical_on_both(tmp_path, monkeypa
     assert sum(d["has_document"] for d in sqlite_figures["coverage"]) >= 255
     assert len(sqlite_figures["globbed"]) == 6
     assert sqlite_figures["older"] and sqlite_figures["review"] and sqlite_figures["changes"]
+    assert "low-dpi" in {d["sha256"] for d in sqlite_figures["review"]}
+    assert "grey" not in {d["sha256"] for d in sqlite_figures["review"]}
     assert sqlite_figures["speed"] == pytest.approx(1.0)
     statuses = {d["code"]: d["status"] for d in sqlite_figures["dossiers"]}
     assert statuses["000.00.06.H56-240815-7001"] == "Đang xử lý" and statuses["000.00.06.H56-240815-7002"] == 10
