@@ -1117,6 +1117,29 @@ SELECT d.id,
 FROM documents d LEFT JOIN dossiers ds ON ds.code = d.dossier_code
 """
 WEB_MIGRATION = WEB_SCHEMA + ";\nDELETE FROM search_index;\n" + _INDEX_ROWS  # idempotent, like version 1
+# PostgreSQL has no FTS5: the index is a table of the same folded copies with a tsvector over
+# them ('simple': no stemming, as unicode61), and fold() is a SQL function made from the same
+# table as vntext.fold_keep_length (one character for one character).
+_FOLDED_FROM = "".join(chr(code) for code in range(0x2000) if fold_keep_length(chr(code)) != chr(code))
+_INDEX_ROWS_POSTGRES = (_INDEX_ROWS
+                        .replace("group_concat(p.text, char(10))", "string_agg(p.text, chr(10) ORDER BY p.page_no)")
+                        .replace("SELECT group_concat(f.value, ' ') FROM json_each(d.fields) f",
+                                 "SELECT string_agg(f.value, ' ') FROM json_each_text(d.fields::json) f"))
+WEB_MIGRATION_POSTGRES = _postgres_ddl(WEB_SCHEMA.split("CREATE VIRTUAL TABLE")[0]) + f"""
+CREATE OR REPLACE FUNCTION fold(text) RETURNS text LANGUAGE sql IMMUTABLE
+    AS $fold$ SELECT translate(COALESCE($1, ''), '{_FOLDED_FROM}', '{fold_keep_length(_FOLDED_FROM)}') $fold$;
+CREATE TABLE IF NOT EXISTS search_index (
+    rowid INTEGER PRIMARY KEY,
+    text TEXT,
+    meta TEXT,
+    -- words only, split as FTS5's unicode61 splits them (the parser would keep a path or a code whole)
+    terms tsvector GENERATED ALWAYS AS
+        (setweight(to_tsvector('simple', regexp_replace(COALESCE(meta, ''), '[^[:alnum:]]+', ' ', 'g')), 'A') ||
+         to_tsvector('simple', regexp_replace(COALESCE(text, ''), '[^[:alnum:]]+', ' ', 'g'))) STORED
+);
+CREATE INDEX IF NOT EXISTS search_index_terms ON search_index USING gin (terms);
+DELETE FROM search_index;
+""" + _INDEX_ROWS_POSTGRES
 USER_COLUMNS = "id, name, role, disabled, created_at, updated_at"
 
 
@@ -1133,7 +1156,19 @@ def document_text(conn: sqlite3.Connection, document_id: int) -> str:
 def index_document(conn: sqlite3.Connection, document_id: int) -> None:
     """Rewrite the document's entry in the search index (see WEB_SCHEMA)."""
     conn.execute("DELETE FROM search_index WHERE rowid=?", (document_id,))
-    conn.execute(_INDEX_ROWS + " WHERE d.id = ?", (document_id,))
+    conn.execute((_INDEX_ROWS_POSTGRES if is_postgres(conn) else _INDEX_ROWS) + " WHERE d.id = ?", (document_id,))
+
+
+def _tsquery(match: str) -> str:
+    """search.fts_query's FTS5 expression ("w1" "w2"*: every word, the last as a prefix) as a
+    PostgreSQL tsquery text."""
+    words = re.findall(r'"((?:[^"]|"")*)"(\*?)', match)
+    return " & ".join("'" + word.replace('""', '"').replace("'", "''").replace("\\", "\\\\") + "'"
+                      + (":*" if star else "") for word, star in words)
+
+
+def _json_field(conn: sqlite3.Connection, column: str, key: str) -> str:
+    return f"({column}::json->>'{key}')" if is_postgres(conn) else f"json_extract({column}, '$.{key}')"
 
 
 _SEARCH_SELECT = """
@@ -1156,7 +1191,12 @@ def search_documents(conn: sqlite3.Connection, *, match: str | None = None, doss
     document was catalogued; procedure (code); status: linked | review | none | failed.
     """
     where, params = [], []
-    if match:
+    if match and is_postgres(conn):
+        query = _SEARCH_SELECT.format(rank="-ts_rank(search_index.terms, to_tsquery('simple', ?))") + \
+            "JOIN search_index ON search_index.rowid = doc.id "
+        where.append("search_index.terms @@ to_tsquery('simple', ?)")
+        params += [_tsquery(match)] * 2
+    elif match:
         query = _SEARCH_SELECT.format(rank="bm25(search_index, 1.0, 4.0)") + \
             "JOIN search_index ON search_index.rowid = doc.id "
         where.append("search_index MATCH ?")
@@ -1167,13 +1207,13 @@ def search_documents(conn: sqlite3.Connection, *, match: str | None = None, doss
         where.append("doc.dossier_code = ?")
         params.append(dossier)
     if cccd:
-        where.append("(json_extract(doc.fields, '$.cccd') = ? OR ds.cccd = ?)")
+        where.append(f"({_json_field(conn, 'doc.fields', 'cccd')} = ? OR ds.cccd = ?)")
         params += [cccd, cccd]
     if start and end:
         where.append("COALESCE(ds.received_date, substr(doc.created_at, 1, 10)) BETWEEN ? AND ?")
         params += [start, end]
     if procedure:
-        where.append("(ds.procedure_code = ? OR json_extract(doc.fields, '$.procedure_code') = ?)")
+        where.append(f"(ds.procedure_code = ? OR {_json_field(conn, 'doc.fields', 'procedure_code')} = ?)")
         params += [procedure, procedure]
     if status == "failed":
         where.append("doc.status = 'failed'")
@@ -1301,5 +1341,6 @@ MIGRATIONS = (
     "ALTER TABLE documents ADD COLUMN signature_status TEXT; "
     "ALTER TABLE documents ADD COLUMN signature_reason TEXT; "
     "ALTER TABLE documents ADD COLUMN warnings TEXT",
-    WEB_MIGRATION,  # 3: accounts, sessions, login throttling, audit log, search index (issue 14)
+    {"sqlite": WEB_MIGRATION, "postgresql": WEB_MIGRATION_POSTGRES},  # 3: accounts, sessions, login
+    # throttling, audit log, search index (issue 14)
 )

@@ -84,6 +84,11 @@ def _figures(conn) -> dict:
         "globbed": [row["id"] for row in store.select_for_reprocess(conn, source_glob="/inbox/ca [[]?]/*")],
         "older": [row["id"] for row in store.select_for_reprocess(conn, older_than={"standard": "h2"})],
         "relink": [row["id"] for row in store.documents_to_relink(conn)],
+        # The search index: FTS5 on SQLite, a tsvector table on PostgreSQL; the same documents found
+        # (ranked by each one's own measure, bm25 or ts_rank: the order of equals may differ).
+        "search": [sorted(row["id"] for row in store.search_documents(conn, **query)) for query in (
+            {"match": '"giay" "khai"*'}, {"match": '"ca"*'}, {"match": '"khong" "co"'},
+            {"match": '"giay"', "status": "review"}, {"dossier": quarter_registry.quarter_code(1)})],
         "speed": store.seconds_per_page_per_worker(conn),
         "stamp": store.registry_stamp(conn)[:1],
     }
@@ -102,6 +107,7 @@ def test_coverage_review_and_selections_are_identical_on_both(tmp_path, monkeypa
     # The figures are not empty ones: the quarter's known answer and every selector found rows.
     assert sum(d["has_document"] for d in sqlite_figures["coverage"]) >= 255
     assert len(sqlite_figures["globbed"]) == 6
+    assert all(sqlite_figures["search"][:2]) and not sqlite_figures["search"][2]
     assert sqlite_figures["older"] and sqlite_figures["review"] and sqlite_figures["changes"]
     assert "low-dpi" in {d["sha256"] for d in sqlite_figures["review"]}
     assert "grey" not in {d["sha256"] for d in sqlite_figures["review"]}
