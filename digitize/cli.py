@@ -146,10 +146,7 @@ def _process_queued(args: argparse.Namespace, pipeline: dict, inputs: list[Path]
     for payload in queue.wait(handles, [str(path.absolute()) for path in inputs]):
         if payload["status"] != DONE:
             exit_code = exit_code or payload["exit_code"]
-            line = mask_ids(f"{payload['status']:15} {payload['source']}: {payload['error']}")
-        else:
-            line = mask_ids(f"xong / done     {payload['source']} → {payload['output']}")
-        _emit(args, payload, line)
+        _emit(args, payload, _process_line(queue.result_of(payload)))
     return exit_code
 
 
