@@ -5,12 +5,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := tesseract-ocr tesseract-ocr-vie poppler-utils qpdf fonts-liberation fonts-liberation2
-TEST_APT_PACKAGES := chromium softhsm2
+# The tests start their own PostgreSQL and Redis (the catalogue and the queue of a provincial centre).
+TEST_APT_PACKAGES := chromium softhsm2 postgresql redis-server
+CLUSTER_APT_PACKAGES := postgresql redis-server
+CLUSTER_HOME ?= $(CURDIR)/cluster-home
 DEMO_HOME ?= $(CURDIR)/demo-home
-# `make bench BENCH_ARGS="--pages 80"`; --memory adds the 100-page PDF memory check.
+# `make bench BENCH_ARGS="--pages 80"`; --memory adds the 100-page PDF memory check;
+# --workers adds the queue (scratch PostgreSQL and Redis) with 1 and 2 worker processes.
 BENCH_ARGS ?= --memory
 
-.PHONY: install system-packages test-system-packages venv demo test eval bench soak mutate clean
+.PHONY: install system-packages test-system-packages cluster-system-packages venv demo cluster-demo test eval bench soak mutate clean
 
 install: system-packages venv
 
@@ -31,6 +35,9 @@ system-packages:
 test-system-packages:
 	$(call apt_install,$(TEST_APT_PACKAGES))
 
+cluster-system-packages:
+	$(call apt_install,$(CLUSTER_APT_PACKAGES))
+
 $(BIN)/digitize: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -42,6 +49,10 @@ venv: $(BIN)/digitize
 demo: install
 	DIGITIZE_HOME=$(DEMO_HOME) $(BIN)/python -m tools.demo
 
+# A provincial centre on one machine: scratch PostgreSQL and Redis, two workers, the demo through the queue.
+cluster-demo: install cluster-system-packages
+	DIGITIZE_HOME=$(CLUSTER_HOME) $(BIN)/python -m tools.cluster_demo
+
 test: install test-system-packages
 	$(BIN)/python -m pytest -q
 
@@ -52,7 +63,7 @@ eval: install
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python -m tools.evaluate --baseline tesseract --baseline ocrmypdf $(EVAL_ARGS)
 
-bench: install
+bench: install cluster-system-packages
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python -m tools.benchmark $(BENCH_ARGS)
 
@@ -74,4 +85,4 @@ mutate: venv
 	$(BIN)/python -m tools.mutation_report
 
 clean:
-	rm -rf $(VENV) $(DEMO_HOME) .eval .bench *.egg-info mutants .mutmut.log
+	rm -rf $(VENV) $(DEMO_HOME) $(CLUSTER_HOME) .eval .bench *.egg-info mutants .mutmut.log

@@ -114,6 +114,8 @@ def cmd_process(args: argparse.Namespace, config: dict) -> int:
     if not inputs:
         print("Không có tệp nào để xử lý. / No files to process.", file=sys.stderr)
         return errors.BAD_ARGS
+    if args.queue or args.wait:
+        return _process_queued(args, pipeline, inputs)
     run = jobs.Run(pipeline, config, destination, args.workers or site_config.worker_count(config), paths["work"],
                    force=args.force)
     conn = store.connect(paths["catalogue"])
@@ -126,6 +128,25 @@ def cmd_process(args: argparse.Namespace, config: dict) -> int:
                 jobs.record_failure(conn, result, pipeline, None, result.source)
                 exit_code = exit_code or result.exit_code
             _emit(args, result.to_json(), _process_line(result))
+    return exit_code
+
+
+def _process_queued(args: argparse.Namespace, pipeline: dict, inputs: list[Path]) -> int:
+    """--queue: one task per file to the workers (queue.py); --wait prints each result as above."""
+    from . import queue
+    url = queue.required_broker()
+    handles = queue.enqueue(url, [queue.job_for(path, pipeline["name"], Path(args.out) if args.out else None,
+                                                args.force) for path in inputs])
+    if not args.wait:
+        _emit(args, {"event": "queued", "documents": len(handles), "tasks": [h.id for h in handles]},
+              f"Đã gửi {len(handles)} tệp vào hàng đợi / {len(handles)} files queued "
+              "(xem tiến độ / progress: digitize status)")
+        return errors.OK
+    exit_code = errors.OK
+    for payload in queue.wait(handles, [str(path.absolute()) for path in inputs]):
+        if payload["status"] != DONE:
+            exit_code = exit_code or payload["exit_code"]
+        _emit(args, payload, _process_line(queue.result_of(payload)))
     return exit_code
 
 
@@ -172,6 +193,13 @@ def cmd_watch(args: argparse.Namespace, config: dict) -> int:
     if args.polling:
         config = {**config, "watch": {**config["watch"], "polling": True}}
     return watch.watch(config, once=args.once)
+
+
+def cmd_worker(args: argparse.Namespace, config: dict) -> int:
+    from . import queue
+    url = queue.required_broker()
+    store.connect(site_config.resolve_paths(config)["catalogue"]).close()  # reachable, and migrated, first
+    return queue.run_worker(url, args.concurrency or site_config.worker_count(config), args.name)
 
 
 def cmd_status(args: argparse.Namespace, config: dict) -> int:
@@ -443,6 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores)")
     process.add_argument("--json", action="store_true", help="one JSON object per document")
     process.add_argument("--force", action="store_true", help="OCR PDFs that already have text")
+    process.add_argument("--queue", action="store_true",
+                         help="send the files to the workers (DIGITIZE_BROKER_URL) instead of running here")
+    process.add_argument("--wait", action="store_true", help="with --queue: wait for every result and print it")
     process.set_defaults(handler=cmd_process)
 
     again = commands.add_parser("reprocess", help="run catalogued documents through the pipeline again")
@@ -503,6 +534,10 @@ def build_parser() -> argparse.ArgumentParser:
     rebuilt = catalogue_commands.add_parser("rebuild", help="rebuild the catalogue from the archive's PDFs")
     rebuilt.add_argument("--json", action="store_true")
     rebuilt.set_defaults(handler=cmd_catalogue_rebuild)
+    worker = commands.add_parser("worker", help="take documents from the queue (DIGITIZE_BROKER_URL) until stopped")
+    worker.add_argument("--concurrency", type=int, metavar="N", help="documents at once (default: cores)")
+    worker.add_argument("--name", metavar="NAME", help="worker name (default: digitize-PID@HOST)")
+    worker.set_defaults(handler=cmd_worker)
     state = commands.add_parser("status", help="the watcher: waiting, in progress, done, failed, heartbeat")
     state.add_argument("--json", action="store_true")
     state.set_defaults(handler=cmd_status)

@@ -18,6 +18,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -68,6 +69,9 @@ class Run:
     on_page: Callable[[str], None] | None = None
     file_timeout: float | None = None
     also: Callable[[Intake, DocumentResult], Callable[[sqlite3.Connection], None] | None] | None = None
+    # Held from choosing a file's names to their rename into place, keyed by its name: machines
+    # sharing one archive (queue.py) take turns there, so two scans called alike never pick one name.
+    placing: Callable[[str], AbstractContextManager] = lambda _name: nullcontext()
 
 
 def failed(source: str, sha256: str | None, error: DigitizeError) -> DocumentResult:
@@ -138,18 +142,19 @@ def _finish(scanned: engine.Scanned, intake: Intake, run: Run, conn: sqlite3.Con
     previous = {row["part"]: row for row in store.documents_by_sha(conn, scanned.sha256)}
     received = {dossier["code"]: dossier.get("received_date") for dossier in registry}
     parts = []
-    for number, found in enumerate(analysis["parts"]):
-        decided = LinkDecision.from_mapping(found["link"])
-        target = _target(run.destination, Path(intake.source).name, number, scanned.sha256, decided,
-                         received, previous.get(number), taken)
-        chosen = scanned.pages[found["first_page"] - 1:found["last_page"]]
-        warnings = tuple(warning for page_no, page in enumerate(chosen, start=found["first_page"])
-                         for warning in check.page_warnings(page_no, page.image.dpi, page.image.colour,
-                                                            page.grey_by))
-        parts.append(Part(number, found["first_page"], found["last_page"], str(target),
-                          str(layout.sidecar(target)), decided, found["fields"], warnings))
-    result = DocumentResult(intake.source, scanned.sha256, DONE, readings, tuple(parts))
-    signatures = _write(result, scanned, run, intake.officer)
+    with run.placing(Path(intake.source).name):
+        for number, found in enumerate(analysis["parts"]):
+            decided = LinkDecision.from_mapping(found["link"])
+            target = _target(run.destination, Path(intake.source).name, number, scanned.sha256, decided,
+                             received, previous.get(number), taken)
+            chosen = scanned.pages[found["first_page"] - 1:found["last_page"]]
+            warnings = tuple(warning for page_no, page in enumerate(chosen, start=found["first_page"])
+                             for warning in check.page_warnings(page_no, page.image.dpi, page.image.colour,
+                                                                page.grey_by))
+            parts.append(Part(number, found["first_page"], found["last_page"], str(target),
+                              str(layout.sidecar(target)), decided, found["fields"], warnings))
+        result = DocumentResult(intake.source, scanned.sha256, DONE, readings, tuple(parts))
+        signatures = _write(result, scanned, run, intake.officer)
     result = replace(result, parts=tuple(replace(part, signature=signatures.get(part.number)) for part in parts))
     for part in parts:
         _remove_moved(previous.get(part.number), part, run.destination)
@@ -306,15 +311,16 @@ def _keep_as_is(scanned: engine.Scanned, intake: Intake, run: Run, conn: sqlite3
     fields = {**analysis["fields"], "signatures": list(info.signatures)} if info.signatures else analysis["fields"]
     previous = {row["part"]: row for row in store.documents_by_sha(conn, scanned.sha256)}
     received = {dossier["code"]: dossier.get("received_date") for dossier in registry}
-    target = _target(run.destination, Path(intake.source).name, 0, scanned.sha256, decided, received,
-                     previous.get(0), taken)
-    part = Part(0, 1, info.page_count, str(target), str(layout.sidecar(target)), decided, fields)
-    try:
-        remove_stale_temps(target)
-        write_atomic(target, lambda temp: shutil.copyfile(scanned.source, temp))
-        write_text_atomic(layout.sidecar(target), "\n\f".join(texts) + "\n")
-    except OSError as exc:
-        raise OutputError("Không ghi được tệp vào kho lưu trữ.", f"Could not write to the archive ({exc}).") from exc
+    with run.placing(Path(intake.source).name):
+        target = _target(run.destination, Path(intake.source).name, 0, scanned.sha256, decided, received,
+                         previous.get(0), taken)
+        part = Part(0, 1, info.page_count, str(target), str(layout.sidecar(target)), decided, fields)
+        try:
+            remove_stale_temps(target)
+            write_atomic(target, lambda temp: shutil.copyfile(scanned.source, temp))
+            write_text_atomic(layout.sidecar(target), "\n\f".join(texts) + "\n")
+        except OSError as exc:
+            raise OutputError("Không ghi được tệp vào kho lưu trữ.", f"Could not write to the archive ({exc}).") from exc
     _remove_moved(previous.get(0), part, run.destination)
     readings = tuple(PageReading(0, 0.0, None, text) for text in texts)
     return DocumentResult(intake.source, scanned.sha256, DONE, readings, (part,), kept_as_is=True)

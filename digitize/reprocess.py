@@ -354,6 +354,8 @@ def reprocess(args, config: dict) -> int:
                          ensure_ascii=False) if args.json else message)
         return errors.OK
 
+    if args.queue:
+        return _enqueue(key, todo, args, config)
     tally = Tally(documents=len(todo), pages=sum(page_count(d, config) for d in todo))
     registry = store.list_dossiers(conn)
     interrupted, stopped, exit_code = False, None, errors.OK
@@ -371,6 +373,19 @@ def reprocess(args, config: dict) -> int:
                            time.monotonic() - tally.started, workers, finished=complete)
     _summary(tally, args.json, interrupted, stopped)
     return exit_code
+
+
+def _enqueue(key: str, todo: list[dict], args, config: dict) -> int:
+    """--queue: the run's pending documents sent to the workers (queue.py), each marking its item."""
+    from . import queue
+    url = queue.required_broker()
+    sent = queue.enqueue(url, queue.reprocess_jobs(key, todo, {d["id"]: _pipeline_for(d, args.pipeline, config)
+                                                              for d in todo}))
+    message = (f"Đã gửi {len(sent)} tài liệu vào hàng đợi / {len(sent)} documents queued "
+               f"(lần chạy / run {key[:12]}; chạy lại lệnh này để xem tiến độ / run this command again to see progress)")
+    print(json.dumps({"event": "queued", "documents": len(sent), "run": key}, ensure_ascii=False)
+          if args.json else message)
+    return errors.OK
 
 
 def add_selectors(parser) -> None:
@@ -396,3 +411,5 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="show what would run, pages and a time estimate")
     parser.add_argument("--json", action="store_true", help="JSON lines: one per document, then a summary")
     parser.add_argument("--force", action="store_true", help="redo documents an earlier run already finished")
+    parser.add_argument("--queue", action="store_true",
+                        help="send the documents to the workers (DIGITIZE_BROKER_URL) instead of running here")

@@ -73,7 +73,7 @@ def status(config: dict) -> dict:
               "unsigned": 0, "last_unsigned": None}
     catalogue = None  # a problem with the catalogue itself: the rest is still reported
     try:
-        if paths["catalogue"].exists():
+        if store.exists(paths["catalogue"]):
             conn = store.connect(paths["catalogue"])
             try:
                 counts = store.watch_counts(conn, midnight.astimezone(timezone.utc).isoformat(timespec="seconds"))
@@ -84,7 +84,20 @@ def status(config: dict) -> dict:
     except (CatalogueError, sqlite3.DatabaseError) as exc:
         catalogue = (exc if isinstance(exc, CatalogueError) else store.damaged(paths["catalogue"], exc)).one_line()
     return {"service": service(paths["home"]), "catalogue_problem": catalogue, "waiting": waiting,
-            "in_progress": in_progress, "failed": failed, **counts}
+            "in_progress": in_progress, "failed": failed, **counts, "catalogue": store.location(paths["catalogue"]),
+            "queue": queue_state()}
+
+
+def queue_state() -> dict | None:
+    """With a broker configured (queue.py): documents queued, workers answering, tasks per minute."""
+    from . import queue
+    url = queue.broker_url()
+    if url is None:
+        return None
+    try:
+        return queue.queue_status(url)
+    except Exception as exc:  # the broker unreachable: said, not raised (status must always answer)
+        return {"broker": store.shown_url(url), "problem": f"{type(exc).__name__}: {exc}"}
 
 
 def service(home: Path) -> dict:
@@ -130,5 +143,13 @@ def format_status(report: dict) -> str:
         ("Lỗi gần nhất / Last error",
          f"{last['created_at']} {last['source']}: {last['error']}" if last else "-"),
     ]
+    rows.insert(2, ("Nơi lưu danh mục / Catalogue at", report["catalogue"]))
+    queued = report["queue"]
+    if queued and "problem" in queued:
+        rows.append(("Hàng đợi / Queue", f"{queued['broker']}: KHÔNG kết nối được / UNREACHABLE ({queued['problem']})"))
+    elif queued:
+        rows += [("Hàng đợi / Queue", f"{queued['broker']}: {queued['queued']} đang chờ / queued"),
+                 ("Máy xử lý còn sống / Workers alive", f"{len(queued['workers'])} " + ", ".join(queued["workers"])),
+                 ("Việc mỗi phút / Tasks per minute", f"{queued['tasks_per_minute']} (10 phút qua / last 10 min)")]
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label:<{width}}  {shown(value)}" for label, value in rows)

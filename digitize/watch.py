@@ -37,6 +37,13 @@ resumed at the next start:
      Killed in between: redone, the same free name is chosen, noted once.
 Engine temp folders live in work/engine/, which only the watcher uses (one
 watcher per home, by lock) and empties at start.
+
+With a broker (DIGITIZE_BROKER_URL, queue.py), step 3 and the row of step 4 run on
+the workers: each claimed file is sent as a task and the watcher carries on taking
+files; when a task's result comes back, the watcher finishes step 4 (or Q) itself.
+Killed with tasks out, it sends the still-claimed files again at its next start; a
+task for a document already recorded returns that record (queue.py), so step 2's
+resumption applies unchanged.
 """
 from __future__ import annotations
 
@@ -99,9 +106,12 @@ class Watcher:
         self.tracker = Tracker(self.paths["inbox"], self.watch, config, self.polling)
         self.stop = False
         self.conn = None
-        self.catalogue_inode: int | None = None
+        self.catalogue_inode: str | None = None  # store.identity: the file's inode, or the server's URL
         self.suspect_catalogue = False
         self.heartbeat = Heartbeat(self.paths["home"] / "watch.heartbeat")
+        from . import queue
+        self.broker = queue.broker_url()
+        self.queued: dict[str, tuple[intake.Claimed, str, jobs.Intake, object]] = {}  # claimed path → task
 
     # -- start and stop --
     def _lock(self) -> object:
@@ -201,27 +211,40 @@ class Watcher:
                 pause = 0.0
             items = intake.claimed_items(self.claimed_root)
             self.heartbeat.state.update(state="busy" if items else "idle", in_progress=len(items), problem=None)
-            if items:
-                try:
-                    self.process(items[: 4 * self.workers])
-                except (OSError, sqlite3.Error, DigitizeError) as exc:  # e.g. the archive is full or gone
-                    LOG.error("batch failed, retrying in 10 s: %s", exc)
-                    self.suspect_catalogue = isinstance(exc, sqlite3.DatabaseError)
-                    self._sleep(10)
+            if self.broker:  # files go out as tasks; the inbox is watched while they are worked on
+                self._batch(self._queue_round)
+                self.poll()
+                if self.queued:
+                    self._sleep(5 * TICK)
+                    continue
+            elif items:
+                self._batch(lambda: self.process(items[: 4 * self.workers]))
                 continue
             self.poll()
             if self.once and self.tracker.waiting() == 0 and not intake.claimed_items(self.claimed_root):
                 return
             self._sleep(TICK)
 
+    def _batch(self, step) -> None:
+        try:
+            step()
+        except (OSError, sqlite3.Error, DigitizeError) as exc:  # e.g. the archive is full or gone
+            LOG.error("batch failed, retrying in 10 s: %s", exc)
+            self.suspect_catalogue = isinstance(exc, sqlite3.DatabaseError)
+            self._sleep(10)
+
+    def _queue_round(self) -> None:
+        """Results in first (their files leave the claimed folder), then what is claimed and not yet sent."""
+        self._collect()
+        self.process([item for item in intake.claimed_items(self.claimed_root) if str(item.path) not in self.queued])
+
     def machine_fault(self, probe: bool = True) -> str | None:
         """What is wrong with the machine rather than with a file, or None: the catalogue
         deleted, replaced or damaged; (probe) a folder that cannot be written (disk full,
         read-only, permissions) or a program gone."""
         catalogue = self.paths["catalogue"]
-        try:
-            inode = os.stat(catalogue).st_ino
-        except FileNotFoundError:
+        inode = store.identity(catalogue)
+        if inode is None:
             return (f"tệp danh mục {catalogue} đã bị xóa: khôi phục bản sao lưu hoặc chạy 'digitize catalogue "
                     f"rebuild' / the catalogue {catalogue} was deleted: restore a backup or run "
                     "'digitize catalogue rebuild'")
@@ -266,7 +289,7 @@ class Watcher:
             conn.close()
             raise
         self.conn, self.suspect_catalogue = conn, False
-        self.catalogue_inode = os.stat(self.paths["catalogue"]).st_ino
+        self.catalogue_inode = store.identity(self.paths["catalogue"])
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -362,6 +385,9 @@ class Watcher:
         return jobs.Intake(item.path, path_text(item.source(self.paths["inbox"])), item.officer, str(original))
 
     def _run_engine(self, todo: dict[str, tuple[intake.Claimed, str]]) -> None:
+        if self.broker:
+            self._enqueue(todo)
+            return
         claimed = {str(item.path): (item, sha) for item, sha in todo.values()}
         results = jobs.process([self._intake(item, sha) for item, sha in todo.values()], self.run_settings, self.conn)
         try:
@@ -381,6 +407,34 @@ class Watcher:
                     break
         finally:
             results.close()  # on a stop: pages in flight finish, the rest stay claimed
+
+    def _enqueue(self, todo: dict[str, tuple[intake.Claimed, str]]) -> None:
+        """Step 3 sent to the workers, one task per claimed file; failures are recorded here (fail)."""
+        from . import queue
+        for item, sha in todo.values():
+            taken = self._intake(item, sha)
+            job = queue.job_for(item.path, self.pipeline["name"], source=taken.source, officer=taken.officer,
+                                original=taken.original, record_failure=False)
+            [handle] = queue.enqueue(self.broker, [job])
+            self.queued[str(item.path)] = (item, sha, taken, handle)
+            LOG.info("queued %s (task %s)", item.rel, handle.id)
+
+    def _collect(self) -> None:
+        """Finish step 4 (or Q) for every task whose result has come back."""
+        from . import queue
+        for path, (item, sha, taken, handle) in list(self.queued.items()):
+            if not handle.ready():
+                continue
+            del self.queued[path]
+            payload = handle.get(propagate=False)
+            if handle.failed():  # a bug met on the worker: the file's, as _guarded says
+                self.fail(item, sha, EngineError("Lỗi không mong đợi khi xử lý tệp.", f"Unexpected error: {payload!r}"))
+                continue
+            result = queue.result_of(payload)
+            if result.status == DONE:
+                self._guarded(item, sha, self.file_done, item, taken, result)
+            else:
+                self.fail(item, sha, _engine_error(result))
 
     def file_done(self, item: intake.Claimed, taken: jobs.Intake, result: DocumentResult) -> None:
         """Step 4's second half: the row is durable, the original moves to where it says, if it

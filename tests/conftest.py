@@ -14,6 +14,10 @@ from tools.evaluate import word_recall_counts
 from tools import REPO_ROOT as PROJECT_ROOT
 
 DIGITIZE = [sys.executable, "-m", "digitize.cli"]
+# A centre's settings in the caller's shell must not send the tests to its servers: each test
+# that wants PostgreSQL or Redis starts its own (catalogue_backend, tests/test_cluster.py).
+for _variable in ("DIGITIZE_DATABASE_URL", "DIGITIZE_BROKER_URL"):
+    os.environ.pop(_variable, None)
 
 
 def corpus_paragraphs(name: str = "ho-tich.txt", start: int = 0, count: int = 12) -> list[str]:
@@ -119,3 +123,42 @@ def chromium():
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"])
         yield browser
         browser.close()
+
+
+# --- the catalogue on SQLite and on PostgreSQL ---
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server for the whole test session (Debian's package), its admin URL."""
+    import shutil
+    import tempfile
+    from tools import servers
+    folder = Path(tempfile.mkdtemp(prefix="digitize-test-pg-"))
+    try:
+        with servers.postgres(folder, durable=False) as url:
+            yield url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_schemas = iter(range(1, 1_000_000))
+
+
+def fresh_postgres_catalogue(admin_url: str) -> str:
+    """An empty schema of its own on the session's server; the URL that makes it the catalogue."""
+    import psycopg
+    schema = f"test_{os.getpid()}_{next(_schemas)}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return f"{admin_url}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalogue_backend(request, monkeypatch) -> str:
+    """Runs a test once on the SQLite file and once on PostgreSQL (DIGITIZE_DATABASE_URL,
+    which store.connect and every `digitize` subprocess follow)."""
+    if request.param == "sqlite":
+        monkeypatch.delenv("DIGITIZE_DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("DIGITIZE_DATABASE_URL", fresh_postgres_catalogue(request.getfixturevalue("postgres_url")))
+    return request.param

@@ -10,6 +10,9 @@ from digitize import config as site_config, coverage, periods, reports, store
 
 from . import quarter_registry
 
+# Every test here runs on the SQLite catalogue and on a real PostgreSQL one.
+pytestmark = pytest.mark.usefixtures("catalogue_backend")
+
 TODAY = date(2025, 1, 15)
 
 

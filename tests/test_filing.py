@@ -4,11 +4,16 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from digitize import store
 from tools import synth
 from digitize.config import load_config, resolve_paths
 
 from .conftest import json_lines, run_digitize
+
+# Every test here runs on the SQLite catalogue and on a real PostgreSQL one.
+pytestmark = pytest.mark.usefixtures("catalogue_backend")
 
 
 def _registry_csv(path: Path, fields: dict) -> Path:

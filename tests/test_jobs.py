@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pikepdf
+import pytest
 
 from digitize import store
 from digitize.config import load_config, resolve_paths
@@ -15,6 +16,9 @@ from tools import synth
 from tools import REPO_ROOT
 
 from .conftest import corpus_paragraphs, json_lines, run_digitize
+
+# Every test here runs on the SQLite catalogue and on a real PostgreSQL one.
+pytestmark = pytest.mark.usefixtures("catalogue_backend")
 
 SAMPLES = REPO_ROOT / "samples"
 

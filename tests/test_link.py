@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 from pdf2image import convert_from_path
 
 from digitize import store
@@ -246,6 +247,7 @@ def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.usefixtures("catalogue_backend")  # on SQLite and on PostgreSQL
 def test_waiting_document_links_on_import_and_manual_decisions_stand(tmp_path):
     home = tmp_path / "home"
     conn = store.connect(home / "catalogue.sqlite")

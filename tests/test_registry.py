@@ -15,6 +15,9 @@ from digitize import registry, store
 from digitize.config import load_config
 from tools import REPO_ROOT as PROJECT_ROOT
 
+# Every test here runs on the SQLite catalogue and on a real PostgreSQL one.
+pytestmark = pytest.mark.usefixtures("catalogue_backend")
+
 HEADER = ["Mã hồ sơ", "Mã TTHC", "Tên thủ tục", "Chủ hồ sơ", "Số CCCD", "Địa chỉ",
           "Ngày tiếp nhận", "Ngày hẹn trả", "Ngày kết thúc xử lý", "Trạng thái"]
 ROWS = [

@@ -10,9 +10,12 @@ PDF and TIFF) is timed four ways, both cores busy in each:
 Every tesseract runs with OMP_THREAD_LIMIT=1. Prints pages/min and the
 ratios, the peak memory of digitize's process tree (psutil sampling), and writes
 the figures as JSON under .bench/. --memory processes one 100-page 300 dpi
-PDF and reports its peak memory (flat in page count).
+PDF and reports its peak memory (flat in page count). --workers also sends the
+batch through a provincial centre's queue (scratch PostgreSQL and Redis, queue.py)
+to one, then two `digitize worker` processes, and reports pages/min and the queue's
+overhead per page against the local pool of the same size.
 
-    .venv/bin/python -m tools.benchmark [--pages 48] [--memory] [--skip-ocrmypdf]
+    .venv/bin/python -m tools.benchmark [--pages 48] [--memory] [--skip-ocrmypdf] [--workers]
 """
 from __future__ import annotations
 
@@ -166,6 +169,67 @@ def time_digitize(inputs: Path, out: Path, workers: int) -> dict:
             "largest_process_mb": peak["largest"], "pages": sum(len(r["pages"]) for r in results)}
 
 
+def time_queue(inputs: Path, out: Path, workers: int, broker: str, database: str) -> dict:
+    """Wall time of `digitize process --queue --wait` with `workers` worker processes (one
+    document at a time each) already running and answering."""
+    from digitize import queue
+    home = out / "home"
+    shutil.rmtree(out, ignore_errors=True)
+    home.mkdir(parents=True)
+    env = {**ENV, "DIGITIZE_HOME": str(home), "DIGITIZE_BROKER_URL": broker, "DIGITIZE_DATABASE_URL": database}
+    started_workers = [subprocess.Popen([sys.executable, "-m", "digitize.cli", "worker", "--concurrency", "1",
+                                         "--name", f"bench-{n}@%h"], env=env, cwd=REPO_ROOT,
+                                        stdout=(out / f"worker-{n}.log").open("w"), stderr=subprocess.STDOUT,
+                                        start_new_session=True) for n in range(workers)]
+    try:
+        deadline = time.monotonic() + 120
+        while len(queue.queue_status(broker)["workers"]) < workers:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{workers} workers did not start: see {out}")
+            time.sleep(0.5)
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "digitize.cli", "process", str(inputs), "--out", str(out / "pdf"),
+                               "--queue", "--wait", "--json"], env=env, capture_output=True, text=True, cwd=REPO_ROOT)
+        seconds = time.perf_counter() - started
+    finally:
+        for worker in started_workers:
+            os.killpg(worker.pid, 15)
+        for worker in started_workers:
+            worker.wait(120)
+    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    failed = [r["source"] for r in results if r["status"] != "done"]
+    if done.returncode != 0 or failed:
+        raise RuntimeError(f"digitize process --queue failed (exit {done.returncode}) on {failed}: {done.stderr[-500:]}")
+    return {"seconds": seconds, "pages": sum(len(r["pages"]) for r in results)}
+
+
+def bench_queue(figures: dict) -> dict:
+    """The batch through the queue to 1 and 2 workers; overhead per page against the local pool."""
+    from tools import servers
+    batch = BENCH_DIR / f"batch-{figures['pages']}" / "inputs"
+    scratch = BENCH_DIR / "queue-servers"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    found: dict = {}
+    try:
+        with servers.postgres(scratch / "postgres") as admin, servers.redis(scratch / "redis") as broker:
+            for workers in (1, 2):
+                print(f"digitize process --queue, {workers} worker process(es) ...", flush=True)
+                database = servers.create_database(admin, f"bench_{workers}")
+                measured = time_queue(batch, BENCH_DIR / "runs-queue" / f"workers-{workers}", workers, broker, database)
+                if measured["pages"] != figures["pages"]:
+                    raise RuntimeError(f"the queue reported {measured['pages']} pages, expected {figures['pages']}")
+                local = figures[f"digitize_{workers}"]["seconds"]
+                found[f"workers_{workers}"] = {
+                    "seconds": round(measured["seconds"], 2),
+                    "pages_per_min": _per_minute(figures["pages"], measured["seconds"]),
+                    "overhead_s_per_page": round((measured["seconds"] - local) / figures["pages"], 3)}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    found["two_vs_one"] = round(found["workers_2"]["pages_per_min"] / found["workers_1"]["pages_per_min"], 3)
+    return found
+
+
 def _per_minute(pages: int, seconds: float) -> float:
     return round(60.0 * pages / seconds, 1)
 
@@ -265,6 +329,13 @@ def _print(figures: dict) -> None:
         if ratios["digitize_vs_ocrmypdf"] is not None:
             print(f"digitize / ocrmypdf  {ratios['digitize_vs_ocrmypdf']:.3f}   (target >= 1.7)")
         print(f"2 workers / 1 worker {ratios['two_workers_vs_one']:.3f}   (target >= 1.8)")
+    if "queue" in figures:
+        queued = figures["queue"]
+        for workers in (1, 2):
+            row = queued[f"workers_{workers}"]
+            print(f"queue, {workers} worker(s)     {row['seconds']:>10.1f}{row['pages_per_min']:>12.1f}"
+                  f"   overhead {row['overhead_s_per_page']:+.3f} s/page against the local pool of {workers}")
+        print(f"queue, 2 workers / 1 {queued['two_vs_one']:.3f}   (expect about 2)")
     if "memory" in figures:
         memory = figures["memory"]
         print(f"\n{memory['pages']}-page PDF: {memory['seconds']:.1f} s, {memory['pages_per_min']} pages/min; "
@@ -279,10 +350,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-only", action="store_true", help="only the long-PDF memory check")
     parser.add_argument("--memory-pages", type=int, default=100)
     parser.add_argument("--skip-ocrmypdf", action="store_true")
+    parser.add_argument("--workers", action="store_true",
+                        help="also through the queue (PostgreSQL and Redis) to 1 and 2 worker processes")
     args = parser.parse_args(argv)
     figures: dict = {}
     if not args.memory_only:
         figures.update(bench_throughput(args.pages, args.skip_ocrmypdf))
+        if args.workers:
+            figures["queue"] = bench_queue(figures)
     if args.memory or args.memory_only:
         figures["memory"] = bench_memory(args.memory_pages)
     _print(figures)

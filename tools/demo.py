@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 import sys
 
-from digitize import cli
+from digitize import cli, store
 from digitize.config import load_config, resolve_paths
 from tools import REPO_ROOT
 
@@ -22,7 +22,8 @@ def step(title: str, argv: list[str]) -> int:
     return code
 
 
-def main() -> int:
+def main(queued: bool = False) -> int:
+    """queued: the scans go through the queue to the workers (make cluster-demo), waited for."""
     paths = resolve_paths(load_config())
     # A fresh demo each run: the demo home holds nothing else.
     if paths["home"].exists():
@@ -32,7 +33,10 @@ def main() -> int:
          ["registry", "import", str(SAMPLES / "registry.csv")])
     scans = paths["home"] / "scans"
     shutil.copytree(SAMPLES, scans, ignore=shutil.ignore_patterns("*.py", "*.json", "*.csv", "*.md"))
-    code = step("Xử lý bản quét mẫu / Processing the sample scans", ["process", str(scans)])
+    code = step("Xử lý bản quét mẫu / Processing the sample scans",
+                ["process", str(scans), *(["--queue", "--wait"] if queued else [])])
+    if queued:
+        step("Hàng đợi và máy xử lý / Queue and workers", ["status"])
     step("Chờ xem xét / Waiting for review", ["review"])
     step("Tỷ lệ số hóa quý 4/2024 / Digitisation in 2024-Q4", ["coverage", "--quarter", "2024-Q4"])
     reports_dir = paths["home"] / "reports"
@@ -42,7 +46,7 @@ def main() -> int:
     for pdf in sorted(paths["archive"].rglob("*.pdf")):
         print(f"  {pdf.relative_to(paths['home'])}")
     print(f"Báo cáo / Reports: {reports_dir}")
-    print(f"Danh mục / Catalogue: {paths['catalogue']}")
+    print(f"Danh mục / Catalogue: {store.location(paths['catalogue'])}")
     return code
 
 
