@@ -34,7 +34,6 @@ from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from . import config as site_config, errors, jobs, programs, store
-from .errors import DigitizeError
 from .files import sha256_of
 from .models import DONE, NO_LINK, DocumentResult, LinkDecision, PageReading, Part
 from .pipelines import load_pipeline
