@@ -17,6 +17,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -192,3 +193,14 @@ def ensure_folders(paths: dict[str, Path]) -> None:
 def worker_count(config: dict) -> int:
     configured = int(config["processing"].get("workers", 0))
     return configured if configured > 0 else (os.cpu_count() or 1)
+
+
+def url_from_environment(variable: str, schemes: tuple[str, ...], example: str) -> str | None:
+    """The server URL in `variable` (None when unset); exit 9 when it is not of `schemes`."""
+    url = os.environ.get(variable, "").strip()
+    if not url:
+        return None
+    if urlsplit(url).scheme not in schemes:
+        raise ConfigError(f"{variable} phải có dạng {example}.", f"{variable} must look like {example}.",
+                          f"Sửa hoặc bỏ biến {variable}.", f"Fix or unset {variable}.")
+    return url

@@ -31,7 +31,6 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import urlsplit
 
 from . import config as site_config, errors, jobs, programs, store
 from .files import sha256_of
@@ -63,14 +62,7 @@ class BrokerError(errors.ConfigError):
 
 
 def broker_url() -> str | None:
-    url = os.environ.get(BROKER_VARIABLE, "").strip()
-    if not url:
-        return None
-    if urlsplit(url).scheme not in ("redis", "rediss"):
-        raise BrokerError(f"{BROKER_VARIABLE} phải có dạng redis://máy:6379/0.",
-                          f"{BROKER_VARIABLE} must look like redis://host:6379/0.",
-                          f"Sửa hoặc bỏ biến {BROKER_VARIABLE}.", f"Fix or unset {BROKER_VARIABLE}.")
-    return url
+    return site_config.url_from_environment(BROKER_VARIABLE, ("redis", "rediss"), "redis://host:6379/0")
 
 
 def required_broker() -> str:

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import CatalogueError, ConfigError
+from .config import url_from_environment
+from .errors import CatalogueError
 from .models import FAILED, DocumentResult, LinkDecision, Part
 from .vntext import fold_keep_length, nfc
 
@@ -355,14 +356,7 @@ DATABASE_URL_VARIABLE = "DIGITIZE_DATABASE_URL"
 
 def database_url() -> str | None:
     """The PostgreSQL catalogue's URL when one is configured, else None (SQLite)."""
-    url = os.environ.get(DATABASE_URL_VARIABLE, "").strip()
-    if not url:
-        return None
-    if urlsplit(url).scheme not in ("postgresql", "postgres"):
-        raise ConfigError(f"{DATABASE_URL_VARIABLE} phải có dạng postgresql://người-dùng@máy/cơ-sở-dữ-liệu.",
-                             f"{DATABASE_URL_VARIABLE} must look like postgresql://user@host/database.",
-                             f"Sửa hoặc bỏ biến {DATABASE_URL_VARIABLE}.", f"Fix or unset {DATABASE_URL_VARIABLE}.")
-    return url
+    return url_from_environment(DATABASE_URL_VARIABLE, ("postgresql", "postgres"), "postgresql://user@host/database")
 
 
 def shown_url(url: str) -> str:
